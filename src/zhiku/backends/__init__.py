@@ -1,0 +1,1 @@
+"""Model adapters behind one-method interfaces (embedders now; generators and rerankers later)."""

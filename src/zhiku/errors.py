@@ -1,0 +1,57 @@
+"""One error hierarchy. Every message says what happened and how to fix it.
+
+Interfaces translate these at the edge (CLI: message + exit code; later HTTP: status code).
+"""
+from __future__ import annotations
+
+
+class ZhikuError(Exception):
+    """Base class. ``hint`` tells the user how to fix the problem."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+class UsageError(ZhikuError):
+    """A bad option or argument."""
+
+    exit_code = 2
+
+
+class ConfigError(ZhikuError):
+    exit_code = 2
+
+
+class KnowledgeBaseNotFound(ZhikuError):
+    pass
+
+
+class EmbedderMismatch(ZhikuError):
+    """The knowledge base was built with another embedder than the one configured."""
+
+
+class ParseError(ZhikuError):
+    """A file could not be read as its format. Ingest skips it with this reason."""
+
+
+class UnsupportedFile(ParseError):
+    pass
+
+
+class MissingDependency(ZhikuError):
+    """An optional dependency is not installed; the hint names the package."""
+
+
+class StoreError(ZhikuError):
+    pass
+
+
+class SchemaTooNew(StoreError):
+    pass

@@ -1,0 +1,1 @@
+"""Evaluation: question sets, metrics (pure functions on ids), runs."""

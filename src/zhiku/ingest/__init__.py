@@ -1,0 +1,1 @@
+"""Reading files: byte decoding and one parser per supported format."""

@@ -1,0 +1,1 @@
+"""Lexical + vector retrieval, fused with reciprocal rank fusion."""
