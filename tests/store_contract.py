@@ -127,3 +127,10 @@ class StoreContract:
         s.set_embeddings(rows, np.array([unit(0, 1), unit(1)]))
         top = s.vector_search(unit(1), 1)[0][0]
         assert s.get_chunks([top])[top].text == "y"
+
+    def test_document_frequencies(self, tmp_path):
+        s = self.make_store(tmp_path)
+        self.put(s, "/d/a.txt", ["a", "b"], ["检索 增强 检索", "检索 向量"], [unit(1), unit(1)])
+        assert s.document_frequencies(["检索", "向量", "没有"]) in ({"检索": 2, "向量": 1},
+                                                                {"检索": 2, "向量": 1, "没有": 0})
+        assert s.document_frequencies([]) == {}

@@ -35,3 +35,12 @@ def test_term_spans_merge_and_case():
     text = "Transformers 库里最基础的对象是 pipeline，PIPELINE 很方便"
     spans = term_spans(text, ["pipeline", "基础", "最基础"])
     assert [text[s:e] for s, e in spans] == ["最基础", "pipeline", "PIPELINE"]
+
+
+def test_select_terms_rarest_first_under_budget():
+    from zhiku.retrieve.lexical import select_terms
+    df = {"辛顿": 10, "ai": 900, "应用": 500, "前景": 50}
+    kept, dropped = select_terms(["辛顿", "ai", "前景", "应用", "缺席"], df, budget=600)
+    assert kept == ["辛顿", "前景", "应用"] and dropped == ["ai"]
+    assert select_terms(["ai"], {"ai": 10**6}, budget=10) == (["ai"], [])  # never empties a matchable query
+    assert select_terms(["缺席"], {}, budget=10) == ([], [])

@@ -22,3 +22,9 @@ def test_user_dictionary_keeps_terms_whole(tmp_path):
     seg = Segmenter(ud)
     assert "蓝鲸智算平台" in seg.doc_terms(text)
     assert seg.user_words == ("蓝鲸智算平台",)
+
+
+def test_terms_are_single_fts_tokens():
+    terms = Segmenter().doc_terms("GPT-4 的 max_tokens 设为 3.5k，见 https://example.com/a_b")
+    assert "gpt" in terms and "4" in terms and "max" in terms and "tokens" in terms
+    assert all(t.isalnum() for t in terms), terms

@@ -16,7 +16,7 @@ SNIPPET_CHARS = 320
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class IngestBar:
@@ -77,7 +77,7 @@ def print_report(report: AddReport, console: Console) -> None:
 
 
 def print_sources(records: list[SourceRecord]) -> None:
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     if not records:
         console.print("no documents yet: zhiku add FOLDER")
         return
@@ -89,7 +89,7 @@ def print_sources(records: list[SourceRecord]) -> None:
 
 
 def print_search(result: SearchResult) -> None:
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     if not result.hits:

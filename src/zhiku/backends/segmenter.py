@@ -17,7 +17,7 @@ from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-_WORDLIKE = re.compile(r"[\w\u4e00-\u9fff\u3400-\u4dbf]", re.UNICODE)
+_SEPARATOR = re.compile(r"[\W_]+")  # what SQLite's unicode61 tokenizer splits on: one term = one FTS token
 _DEFAULT_USER_FREQ = 100_000  # high enough that jieba keeps the word whole
 
 
@@ -60,7 +60,10 @@ class Segmenter:
 
     def doc_terms(self, text: str) -> list[str]:
         """All terms of a document, in order, sub-words included."""
-        return [t for t in self._jieba.cut_for_search(normalise(text)) if _is_term(t)]
+        out = []
+        for token in self._jieba.cut_for_search(normalise(text)):
+            out.extend(p for p in _SEPARATOR.split(token) if p)
+        return out
 
     def query_terms(self, text: str) -> list[str]:
         """Distinct content terms of a query, in order (stopwords dropped unless nothing remains)."""
@@ -72,6 +75,3 @@ class Segmenter:
 def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
-
-def _is_term(token: str) -> bool:
-    return bool(token.strip()) and bool(_WORDLIKE.search(token))

@@ -11,6 +11,7 @@ from ..store.base import Store
 from ..types import Hit, SearchResult, Trace
 from .fusion import Ranked, positions, rrf
 from .highlight import term_spans
+from .lexical import select_terms
 
 MODES = ("hybrid", "vector", "lexical")
 MAX_QUERY_CHARS = 2000  # longer queries are cut (with a warning): e5 reads 512 tokens at a time anyway
@@ -29,7 +30,10 @@ def search(query: str, store: Store, embedder: Embedder, segmenter: Segmenter,
     lists: list[Ranked] = []
     if cfg.mode in ("hybrid", "lexical"):
         t0 = time.perf_counter()
-        lists.append(Ranked("lexical", store.lexical_search(terms, cfg.candidates), cfg.lexical_weight))
+        kept, dropped = select_terms(terms, store.document_frequencies(terms))
+        if dropped:
+            warnings.append(f"very common terms left out of the keyword search: {' '.join(dropped)}")
+        lists.append(Ranked("lexical", store.lexical_search(kept, cfg.candidates), cfg.lexical_weight))
         timings["lexical_s"] = time.perf_counter() - t0
     if cfg.mode in ("hybrid", "vector"):
         t0 = time.perf_counter()

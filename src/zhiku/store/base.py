@@ -60,6 +60,10 @@ class Store(ABC):
         """BM25 over segmented terms (OR semantics); (row, score) best first, higher is better."""
 
     @abstractmethod
+    def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many chunks contain each term (terms in no chunk are absent or 0)."""
+
+    @abstractmethod
     def vector_search(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
         """Cosine similarity; (row, score) best first."""
 

@@ -35,6 +35,9 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX chunks_source ON chunks(source_id, ordinal);
         CREATE VIRTUAL TABLE chunks_fts USING fts5(terms, tokenize = 'unicode61 remove_diacritics 0');
     """),
+    ("002_fts_vocabulary", """
+        CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, row);
+    """),
 ]
 
 

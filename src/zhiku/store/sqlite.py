@@ -164,6 +164,15 @@ class SqliteStore(Store):
                 (match, limit)).fetchall()
         return [(row, -score) for row, score in rows]
 
+    def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
+        terms = list(dict.fromkeys(terms))
+        if not terms:
+            return {}
+        marks = ",".join("?" * len(terms))
+        with self._lock:
+            rows = self._db.execute(f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", terms).fetchall()
+        return dict(rows)
+
     def vector_search(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
         with self._lock:
             count = self.chunk_count()
