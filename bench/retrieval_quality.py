@@ -25,10 +25,12 @@ from zhiku.retrieve.search import search  # noqa: E402
 
 def evaluate(kb: KnowledgeBase, cases, cfg) -> dict:
     rows = []
+    all_chunks = list(kb.store.iter_chunks())
     for case in cases:
         result = search(case.question, kb.store, kb.embedder, kb.segmenter, cfg)
         rel = [holds_evidence(h.chunk.source, h.chunk.text, case.evidence) for h in result.hits]
-        rows.append((hit_at(rel, 1), hit_at(rel, 5), reciprocal_rank(rel), ndcg_at(rel, 10, 1), case.id))
+        n_rel = sum(holds_evidence(c.source, c.text, case.evidence) for c in all_chunks)  # overlap: may be >1
+        rows.append((hit_at(rel, 1), hit_at(rel, 5), reciprocal_rank(rel), ndcg_at(rel, 10, n_rel), case.id))
     return {"hit@1": mean([r[0] for r in rows]), "hit@5": mean([r[1] for r in rows]),
             "mrr": mean([r[2] for r in rows]), "ndcg@10": mean([r[3] for r in rows]),
             "missed@5": [r[4] for r in rows if not r[1]]}

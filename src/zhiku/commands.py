@@ -8,6 +8,7 @@ from importlib import resources
 from .cli import emit_json
 from .errors import UsageError
 from .kb import KnowledgeBase
+from .types import AddReport
 from .render import IngestBar, print_report, print_search, print_sources, stderr_console
 
 
@@ -15,32 +16,33 @@ def _open(args: argparse.Namespace, create: bool = False) -> KnowledgeBase:
     return KnowledgeBase.open(args.kb, home=args.home, create=create)
 
 
-def cmd_add(args) -> int:
+def _ingest(args, action) -> AddReport:
+    """Run ``action(kb, progress)`` with a progress bar and print its report."""
     with _open(args, create=True) as kb, IngestBar(enabled=not args.json) as bar:
-        report = kb.add(args.paths, progress=bar)
+        report = action(kb, bar)
     if args.json:
         emit_json(report.as_dict())
     else:
         print_report(report, stderr_console())
+    return report
+
+
+def cmd_add(args) -> int:
+    report = _ingest(args, lambda kb, bar: kb.add(args.paths, progress=bar))
     if report.outcomes and all(o.status == "skipped" for o in report.outcomes):
         return 1  # nothing could be ingested: the whole command failed
     return 0
 
 
 def cmd_sync(args) -> int:
-    with _open(args, create=True) as kb, IngestBar(enabled=not args.json) as bar:
-        report = kb.sync(args.folder, progress=bar)
-    if args.json:
-        emit_json(report.as_dict())
-    else:
-        print_report(report, stderr_console())
+    _ingest(args, lambda kb, bar: kb.sync(args.folder, progress=bar))
     return 0
 
 
 def cmd_rm(args) -> int:
     with _open(args) as kb:
         record = kb.resolve_source(args.source)
-        n = kb.store.remove_source(record.path)
+        n = kb.remove(record.path)
     print(f"removed {record.source} ({n} chunks)")
     return 0
 

@@ -17,7 +17,7 @@ from .errors import ConfigError
 
 @dataclass(frozen=True)
 class ChunkSettings:
-    max_chars: int = 400  # target upper bound of a chunk's text, in characters
+    max_chars: int = 250  # target upper bound of a chunk's text, in characters
     overlap_chars: int = 80  # trailing sentences of a chunk repeated at the start of the next, up to this many chars
     min_chars: int = 40  # a trailing piece shorter than this is merged into the previous chunk
 
@@ -35,7 +35,7 @@ class RetrieveSettings:
 @dataclass(frozen=True)
 class IngestSettings:
     max_file_mb: float = 50.0  # larger files are skipped with a reason
-    batch_size: int = 16  # chunks per embedding call
+    batch_size: int = 4  # chunks per embedding call (4 measured fastest: larger batches pad to the longest text)
     follow_symlinks: bool = True  # symlink loops are detected either way
 
 
