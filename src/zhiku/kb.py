@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -106,7 +107,6 @@ class KnowledgeBase:
         """Hybrid (default), vector or lexical search with a per-hit trace."""
         cfg = self.settings.retrieve
         if k is not None or mode is not None:
-            from dataclasses import replace
             cfg = replace(cfg, k=k if k is not None else cfg.k, mode=mode or cfg.mode)
         return run_search(query, self.store, self.embedder, self.segmenter, cfg)
 

@@ -100,7 +100,7 @@ def print_search(result: SearchResult) -> None:
         where = " › ".join((c.source, *c.heading_path))
         console.print(f"[bold]{hit.rank}.[/] [cyan]{escape(where)}[/]  score {hit.score:.4f}")
         console.print(f"   [dim]{escape(_trace_line(t))}[/]")
-        console.print(_snippet(c.text, hit.highlights), soft_wrap=False)
+        console.print(_snippet(c.text, hit.highlights))
         console.print()
 
 

