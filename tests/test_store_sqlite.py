@@ -82,3 +82,12 @@ def test_not_a_database(tmp_path):
     (tmp_path / "kb.sqlite").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="cannot open"):
         SqliteStore(tmp_path / "kb.sqlite", DIM)
+
+
+def test_hnsw_finds_every_stored_vector(tmp_path):
+    """Regression: a multi-threaded HNSW build left some vectors unreachable, even from themselves."""
+    for trial in range(3):
+        s, vecs = _random_store(tmp_path / str(trial), n=300)
+        rows = [c.row for c in s.iter_chunks()]
+        misses = sum(s.vector_search(v, 1)[0][0] != row for v, row in zip(vecs, rows))
+        assert misses == 0

@@ -75,7 +75,9 @@ class HnswIndex:
             self._index, self.max_row = self._new(), 0
         ids, vectors = load_rows(self.max_row)
         if ids.size:
-            self._index.add(ids, vectors, threads=0)
+            # threads=1: usearch's concurrent insertion left nodes unreachable (a vector could not
+            # find itself in 26 of 40 trials of 300 points; 0 of 40 single-threaded)
+            self._index.add(ids, vectors, threads=1)
             self.max_row = int(ids.max())
             self._save()
 
