@@ -86,8 +86,8 @@ def test_not_a_database(tmp_path):
 
 def test_hnsw_finds_every_stored_vector(tmp_path):
     """Regression: a multi-threaded HNSW build left some vectors unreachable, even from themselves."""
-    for trial in range(3):
-        s, vecs = _random_store(tmp_path / str(trial), n=300)
+    for trial in range(8):
+        s, vecs = _random_store(tmp_path / str(trial), n=1000)
         rows = [c.row for c in s.iter_chunks()]
         misses = sum(s.vector_search(v, 1)[0][0] != row for v, row in zip(vecs, rows))
         assert misses == 0
