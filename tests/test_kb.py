@@ -1,7 +1,6 @@
 """KnowledgeBase behaviour with the FAKE embedder (fast); real-model tests live in test_real_model.py."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

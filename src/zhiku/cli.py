@@ -8,7 +8,7 @@ import sys
 from typing import Sequence
 
 from . import __version__
-from .errors import UsageError, ZhikuError
+from .errors import ZhikuError
 
 
 def _common(kb_default: str = "default") -> argparse.ArgumentParser:
