@@ -21,7 +21,6 @@ def _common(kb_default: str = "default") -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-
     p = argparse.ArgumentParser(prog="zhiku", description="知库 zhiku: an offline knowledge base for your files.")
     p.add_argument("--version", action="version", version=f"zhiku {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -50,8 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("kbs", parents=[_common()], help="list knowledge bases")
     k.add_argument("--json", action="store_true")
 
-    x = sub.add_parser("reindex", parents=[_common()], help="re-embed all chunks with the configured embedder")
-    x.add_argument("--yes", action="store_true", help=argparse.SUPPRESS)
+    sub.add_parser("reindex", parents=[_common()], help="re-embed all chunks with the configured embedder")
 
     m = sub.add_parser("demo", parents=[_common("demo")], help="ingest the bundled sample folder and search it")
     m.add_argument("query", nargs="?", default="数据决定了模型效果的什么？", metavar="QUERY")

@@ -27,7 +27,6 @@ class SqliteStore(Store):
         self.dim = dim
         self.hnsw_min_chunks = hnsw_min_chunks
         self._lock = threading.RLock()
-        self._read_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -35,9 +34,6 @@ class SqliteStore(Store):
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             migrations.apply(self._db)
-            # keyword queries use their own connection (WAL readers never block each other), so a
-            # vector search on another thread does not wait for them
-            self._reader = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open knowledge base database {self.path}: {exc}",
                              "if the file is damaged, restore it from a backup or delete the folder and re-add your files") from exc
@@ -163,8 +159,8 @@ class SqliteStore(Store):
         if not terms:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        with self._read_lock:
-            rows = self._reader.execute(
+        with self._lock:
+            rows = self._db.execute(
                 "SELECT rowid, bm25(chunks_fts) AS r FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY r LIMIT ?",
                 (match, limit)).fetchall()
         return [(row, -score) for row, score in rows]
@@ -174,25 +170,20 @@ class SqliteStore(Store):
         if not terms:
             return {}
         marks = ",".join("?" * len(terms))
-        with self._read_lock:
-            rows = self._reader.execute(f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", terms).fetchall()
+        with self._lock:
+            rows = self._db.execute(f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", terms).fetchall()
         return dict(rows)
 
     def vector_search(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
-        """The index is brought up to date under the lock; the search itself runs outside it,
-        so a keyword search on another thread can use the connection meanwhile."""
         with self._lock:
             generation = self._generation()
             if self._count is None or self._count[0] != generation:  # count(*) is a scan: once per write
                 self._count = (generation, self.chunk_count())
-            use_hnsw = self._count[1] >= self.hnsw_min_chunks
-            index = self._synced_hnsw(generation) if use_hnsw else self._exact_index(generation)
-        if not use_hnsw:
-            return index.search(vector, limit)
-        hits = index.search(vector, limit * 2 + 10)  # oversample: deleted rows are filtered below
-        with self._lock:
-            live = self._live_rows([r for r, _ in hits])
-        return [(r, s) for r, s in hits if r in live][:limit]
+            if self._count[1] < self.hnsw_min_chunks:
+                return self._exact_index(generation).search(vector, limit)
+            hits = self._synced_hnsw(generation).search(vector, limit * 2 + 10)  # oversample: see below
+            live = self._live_rows([r for r, _ in hits])  # rows deleted since the HNSW build drop out
+            return [(r, s) for r, s in hits if r in live][:limit]
 
     def _exact_index(self, generation: int) -> ExactIndex:
         if self._exact is None or self._exact[0] != generation:
@@ -227,8 +218,7 @@ class SqliteStore(Store):
         return _Transaction(self._db)
 
     def close(self) -> None:
-        with self._lock, self._read_lock:
-            self._reader.close()
+        with self._lock:
             self._db.close()
 
 
