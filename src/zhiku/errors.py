@@ -55,3 +55,23 @@ class StoreError(ZhikuError):
 
 class SchemaTooNew(StoreError):
     pass
+
+
+class GeneratorError(ZhikuError):
+    """The language model could not produce an answer (missing model, endpoint down, bad reply)."""
+
+
+class GeneratorUnavailable(GeneratorError):
+    """No generator can be used (model pack not installed, endpoint unreachable)."""
+
+
+class StreamInterrupted(GeneratorError):
+    """The reply stopped before the model finished; the text so far is in ``partial``."""
+
+    def __init__(self, message: str, hint: str = "", partial: str = "") -> None:
+        super().__init__(message, hint)
+        self.partial = partial
+
+
+class ContextTooSmall(GeneratorError, UsageError):
+    """The question (and history) do not fit in the model's context window."""
