@@ -73,3 +73,9 @@ def holds_evidence(source: str, text: str, evidence: tuple[Evidence, ...]) -> bo
 
 def _same_source(chunk_source: str, evidence_source: str) -> bool:
     return chunk_source == evidence_source or chunk_source.endswith("/" + evidence_source)
+
+
+def matches_keywords(answer: str, alternatives: tuple[tuple[str, ...], ...]) -> bool:
+    """True when every keyword of at least one alternative occurs in the answer (case-insensitive)."""
+    low = answer.lower()
+    return any(alt and all(k.lower() in low for k in alt) for alt in alternatives)

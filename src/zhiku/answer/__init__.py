@@ -1,0 +1,1 @@
+"""Answers: prompts, context packing, generation, citations, refusal."""
