@@ -51,9 +51,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("reindex", parents=[_common()], help="re-embed all chunks with the configured embedder")
 
-    m = sub.add_parser("demo", parents=[_common("demo")], help="ingest the bundled sample folder and search it")
-    m.add_argument("query", nargs="?", default="数据决定了模型效果的什么？", metavar="QUERY")
+    ask = sub.add_parser("ask", parents=[_common(), _generation()],
+                         help="answer a question from the knowledge base, with citations")
+    ask.add_argument("question", metavar="QUESTION")
+    ask.add_argument("--json", action="store_true", help="print one JSON object (no streaming)")
+
+    c = sub.add_parser("chat", parents=[_common(), _generation()],
+                       help="multi-turn conversation (stored in the knowledge base)")
+    c.add_argument("--resume", metavar="ID", help="continue a stored conversation")
+
+    cv = sub.add_parser("conversations", parents=[_common()], help="list, show or delete stored conversations")
+    cv.add_argument("action", nargs="?", default="list", choices=["list", "show", "delete"])
+    cv.add_argument("id", nargs="?", metavar="ID")
+    cv.add_argument("--json", action="store_true")
+
+    mo = sub.add_parser("models", parents=[_common()], help="list bundled models, or prepare one (assemble + verify)")
+    mo.add_argument("action", nargs="?", default="list", choices=["list", "prepare"])
+    mo.add_argument("name", nargs="?", metavar="NAME")
+    mo.add_argument("--force", action="store_true", help="prepare: assemble again even if already verified")
+
+    m = sub.add_parser("demo", parents=[_common("demo"), _generation()],
+                       help="ingest the bundled sample folder and answer a question from it")
+    m.add_argument("question", nargs="?", default="检索增强生成的第一步是什么？", metavar="QUESTION")
     return p
+
+
+def _generation() -> argparse.ArgumentParser:
+    """Options of every generating command; each maps to a ``generate.*`` setting."""
+    g = argparse.ArgumentParser(add_help=False)
+    g.add_argument("--no-llm", action="store_true",
+                   help="extractive answer: the best passages with matching sentences, no model")
+    g.add_argument("--backend", choices=["local", "openai", "none"], help="generate.backend")
+    g.add_argument("--model", help="generate.model: bundled pack name, .gguf path, or endpoint model id")
+    g.add_argument("--temperature", type=float, help="generate.temperature")
+    g.add_argument("--top-k", type=int, help="generate.top_k")
+    g.add_argument("--top-p", type=float, help="generate.top_p")
+    g.add_argument("--max-tokens", type=int, help="generate.max_tokens")
+    g.add_argument("--seed", type=int, help="generate.seed")
+    g.add_argument("--context-window", type=int, help="generate.context_window")
+    return g
+
+
+GENERATION_OPTIONS = ("backend", "model", "temperature", "top_k", "top_p", "max_tokens", "seed", "context_window")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,7 +6,7 @@ import sys
 from importlib import resources
 
 from .cli import emit_json
-from .errors import UsageError
+from .errors import GeneratorUnavailable, MissingDependency, UsageError
 from .kb import KnowledgeBase
 from .types import AddReport
 from .render import IngestBar, print_report, print_search, print_sources, stderr_console
@@ -89,12 +89,131 @@ def cmd_reindex(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    from .render import print_answer, TokenPrinter
     sample = resources.files("zhiku.samples").joinpath("demo")
     with resources.as_file(sample) as folder:
-        with _open(args, create=True) as kb, IngestBar(enabled=True) as bar:
-            report = kb.add([str(folder)], progress=bar)
+        with _open_for_answers(args, create=True) as kb:
+            with IngestBar(enabled=True) as bar:
+                report = kb.add([str(folder)], progress=bar)
             print_report(report, stderr_console())
-            result = kb.search(args.query, k=3)
-    print(f"\nzhiku search {args.query!r} --kb {args.kb}\n", file=sys.stderr)
-    print_search(result)
+            print(f"\nzhiku ask {args.question!r} --kb {args.kb}\n", file=sys.stderr)
+            try:
+                answerer = _answerer(kb)
+            except (GeneratorUnavailable, MissingDependency) as exc:
+                stderr_console().print(f"[yellow]no model available, showing an extractive answer:[/] {exc}")
+                answerer = kb.answerer(extractive=True)
+            printer = TokenPrinter()
+            answer = answerer.ask(args.question, on_token=printer)
+    print_answer(answer, streamed=printer.count > 0)
+    return 0 if not answer.error else 1
+
+
+# -- answers -------------------------------------------------------------------
+def _gen_overrides(args) -> dict:
+    from .cli import GENERATION_OPTIONS
+    out = {f"generate.{k}": getattr(args, k) for k in GENERATION_OPTIONS if getattr(args, k, None) is not None}
+    if getattr(args, "no_llm", False):
+        out["generate.backend"] = "none"
+    return out
+
+
+def _open_for_answers(args, create: bool = False) -> KnowledgeBase:
+    return KnowledgeBase.open(args.kb, home=args.home, create=create, overrides=_gen_overrides(args))
+
+
+def _answerer(kb: KnowledgeBase):
+    from .render import AssembleBar
+    with AssembleBar() as bar:
+        return kb.answerer(progress=bar.update)
+
+
+def cmd_ask(args) -> int:
+    from .render import print_answer, TokenPrinter
+    with _open_for_answers(args) as kb:
+        answerer = _answerer(kb)
+        printer = None if args.json else TokenPrinter()
+        answer = answerer.ask(args.question, on_token=printer)
+    if args.json:
+        emit_json(answer.as_dict())
+    else:
+        print_answer(answer, streamed=printer.count > 0)
+    return 0 if not answer.error else 1
+
+
+def cmd_chat(args) -> int:
+    from .answer.pipeline import Turn
+    from .render import print_answer, TokenPrinter, stderr_console
+    err = stderr_console()
+    with _open_for_answers(args) as kb:
+        convs = kb.conversations
+        history: list[Turn] = []
+        cid = args.resume
+        if cid:
+            history = [Turn(t.question, t.answer) for t in convs.turns(cid)]
+            err.print(f"resuming conversation {cid} ({len(history)} turns)")
+        answerer = _answerer(kb)
+        err.print("ask a question; an empty line or Ctrl-D ends the chat")
+        while True:
+            try:
+                question = input("\n> ").strip()
+            except EOFError:
+                break
+            if not question:
+                break
+            printer = TokenPrinter()
+            answer = answerer.ask(question, history=history, on_token=printer)
+            print_answer(answer, streamed=printer.count > 0)
+            if answer.partial and answer.error:
+                err.print("[yellow]this answer was cut off and is not saved[/]")
+                continue
+            if cid is None:
+                cid = convs.create(question)
+            convs.add_turn(cid, question, answer.standalone, answer.answer, answer.refused, answer.citations)
+            history.append(Turn(question, answer.answer))
+        if cid:
+            err.print(f"conversation {cid} saved; continue it with: zhiku chat --kb {args.kb} --resume {cid}")
+    return 0
+
+
+def cmd_conversations(args) -> int:
+    from .render import print_conversation, print_conversations
+    with _open(args) as kb:
+        convs = kb.conversations
+        if args.action == "list":
+            items = convs.list()
+            if args.json:
+                emit_json([c.__dict__ for c in items])
+            else:
+                print_conversations(items)
+            return 0
+        if not args.id:
+            raise UsageError(f"conversations {args.action} needs an ID", "list them with: zhiku conversations list")
+        if args.action == "show":
+            conv, turns = convs.get(args.id), convs.turns(args.id)
+            if args.json:
+                emit_json({**conv.__dict__, "turns": [t.__dict__ for t in turns]})
+            else:
+                print_conversation(conv, turns)
+        else:
+            convs.delete(args.id)
+            print(f"deleted conversation {args.id}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .backends.model_packs import PACKS, assemble, status
+    from .config import load_settings
+    from .render import AssembleBar
+    settings = load_settings(args.home)
+    if args.action == "list":
+        for pack in PACKS.values():
+            mark = " (default)" if pack.name == settings.generate.model else ""
+            print(f"{pack.name:14} {pack.title:38} {pack.size / 1e9:.2f} GB  {status(pack, settings.model_dir)}{mark}")
+        print(f"models are assembled in {settings.model_dir}")
+        return 0
+    if args.name not in PACKS:
+        raise UsageError(f"unknown model pack {args.name!r}", f"choose one of: {', '.join(PACKS)}")
+    with AssembleBar() as bar:
+        path = assemble(PACKS[args.name], settings.model_dir, bar.update, force=args.force)
+    print(f"{args.name} ready: {path} (checksum verified)")
     return 0

@@ -50,6 +50,38 @@ class IndexSettings:
 
 
 @dataclass(frozen=True)
+class GenerateSettings:
+    backend: str = "local"  # local (llama.cpp in-process) | openai (any OpenAI-compatible endpoint) | none
+    model: str = "qwen2.5-1.5b"  # local: a bundled pack name or a .gguf path; openai: the model id
+    model_dir: str = ""  # where bundled packs are assembled; "" = $XDG_CACHE_HOME/zhiku/models
+    context_window: int = 4096  # tokens (prompt + answer); the passages get what is left
+    threads: int = 0  # local: CPU threads, 0 = all cores
+    temperature: float = 0.1
+    top_k: int = 40
+    top_p: float = 0.9
+    max_tokens: int = 200  # answer length cap, in tokens
+    seed: int = 42
+    base_url: str = ""  # openai: e.g. http://127.0.0.1:11434/v1 (Ollama), http://host:8000/v1 (vLLM)
+    api_key_env: str = ""  # openai: name of the environment variable holding the API key
+    timeout_s: float = 120.0  # openai: connect / between-bytes timeout
+    retries: int = 2  # openai: retries on connection errors, 429 and 5xx before the first token
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    context_tokens: int = 400  # passage budget (estimated tokens): on a 2-core CPU the prompt is most of the latency
+    max_passages: int = 5
+    focus: bool = True  # send only the sentences that hold question terms (see answer/packing.py)
+    min_evidence: float = 0.1  # refuse without asking the model when evidence strength is below this
+    min_grounding: float = 0.4  # withhold an answer when less of what it adds to the question is in the passages
+    rerank: str = "off"  # off | llm (local model scores yes/no) | http (a /rerank endpoint)
+    rerank_top: int = 8  # hits rescored by the reranker
+    rerank_url: str = ""  # http: full endpoint, e.g. http://127.0.0.1:8000/v1/rerank
+    rerank_model: str = ""
+    history_turns: int = 4  # chat: earlier turns kept for rewriting follow-ups and in the prompt
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     chunk: ChunkSettings = field(default_factory=ChunkSettings)
@@ -57,17 +89,26 @@ class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
+    generate: GenerateSettings = field(default_factory=GenerateSettings)
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
 
     @property
     def user_dict(self) -> Path:
         """Words kept whole by the Chinese segmenter, one per line: ``word [freq]``."""
         return self.home / "userdict.txt"
 
+    @property
+    def model_dir(self) -> Path:
+        if self.generate.model_dir:
+            return Path(self.generate.model_dir).expanduser()
+        from .backends.model_packs import default_model_dir
+        return default_model_dir()
+
     def kb_dir(self, name: str) -> Path:
         return self.home / "kbs" / name
 
 
-SECTIONS = ("chunk", "retrieve", "ingest", "embedder", "index")
+SECTIONS = ("chunk", "retrieve", "ingest", "embedder", "index", "generate", "answer")
 
 
 def default_home() -> Path:
@@ -86,7 +127,29 @@ def load_settings(home: str | Path | None = None, overrides: Mapping[str, Any] |
     _merge(values, _undot(overrides or {}), "options")
     base = Settings(home=home_path)
     parts = {s: _build(getattr(base, s), values[s], s) for s in SECTIONS}
-    return dataclasses.replace(base, **parts)
+    settings = dataclasses.replace(base, **parts)
+    _check_ranges(settings)
+    return settings
+
+
+_RANGES = {  # key: (lowest, highest) allowed; None = unbounded
+    "generate.temperature": (0.0, 5.0), "generate.top_k": (0, None), "generate.top_p": (0.0, 1.0),
+    "generate.max_tokens": (1, None), "generate.context_window": (256, None), "generate.threads": (0, None),
+    "generate.timeout_s": (0.1, None), "generate.retries": (0, 10),
+    "answer.context_tokens": (60, None), "answer.max_passages": (1, 50), "answer.min_evidence": (0.0, 1.0),
+    "answer.min_grounding": (0.0, 1.0),
+    "answer.rerank_top": (1, 100), "answer.history_turns": (0, 50),
+    "retrieve.k": (1, 1000), "retrieve.candidates": (1, 10000),
+}
+
+
+def _check_ranges(settings: Settings) -> None:
+    for key, (lo, hi) in _RANGES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(settings, section), name)
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            bounds = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
+            raise ConfigError(f"setting {key} = {value} is out of range", f"use a value {bounds}")
 
 
 def _read_file(path: Path) -> dict:

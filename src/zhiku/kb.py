@@ -18,7 +18,7 @@ from .backends.embedder import Embedder
 from .backends.embedders import get_embedder
 from .backends.segmenter import Segmenter
 from .config import Settings, load_settings
-from .errors import EmbedderMismatch, KnowledgeBaseNotFound, UsageError
+from .errors import ConfigError, EmbedderMismatch, KnowledgeBaseNotFound, UsageError
 from .ingest.pipeline import Ingestor, Progress
 from .retrieve.search import search as run_search
 from .store.sqlite import SqliteStore
@@ -109,6 +109,43 @@ class KnowledgeBase:
         if k is not None or mode is not None:
             cfg = replace(cfg, k=k if k is not None else cfg.k, mode=mode or cfg.mode)
         return run_search(query, self.store, self.embedder, self.segmenter, cfg)
+
+    # -- answer ---------------------------------------------------------------
+    def answerer(self, extractive: bool = False, progress=None):
+        """An ``Answerer`` bound to this knowledge base and the configured generator.
+
+        ``extractive=True`` (``--no-llm``) never loads a model. ``progress(done, total)`` reports
+        the one-time assembly of a bundled model pack.
+        """
+        from .answer.pipeline import Answerer, sampling_from
+        from .backends.generators import make_generator
+        gen = None if extractive else make_generator(self.settings.generate, self.settings.model_dir, progress)
+        return Answerer(self, gen, self.settings.answer, sampling_from(self.settings.generate),
+                        scorer=self._scorer(gen))
+
+    def _scorer(self, gen):
+        cfg = self.settings.answer
+        if cfg.rerank == "off":
+            return None
+        if cfg.rerank == "llm":
+            from .answer.rerank import LlmJudge
+            return LlmJudge(gen) if gen is not None else None  # --no-llm: nothing to judge with
+        if cfg.rerank == "http":
+            if not cfg.rerank_url:
+                raise ConfigError("answer.rerank is http but answer.rerank_url is empty",
+                                  "set answer.rerank_url, e.g. http://127.0.0.1:8000/v1/rerank")
+            from .backends.http_rerank import HttpReranker
+            return HttpReranker(cfg.rerank_url, cfg.rerank_model, self.settings.generate.api_key_env)
+        raise ConfigError(f"unknown answer.rerank {cfg.rerank!r}", "use one of: off, llm, http")
+
+    def ask(self, question: str, on_token=None, extractive: bool = False):
+        """Answer ``question`` from this knowledge base, with citations (see ``zhiku.answer``)."""
+        return self.answerer(extractive).ask(question, on_token=on_token, extractive=extractive)
+
+    @property
+    def conversations(self):
+        from .store.conversations import Conversations
+        return Conversations(self.store)
 
     # -- lifecycle ------------------------------------------------------------
     def close(self) -> None:

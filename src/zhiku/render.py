@@ -128,3 +128,110 @@ def _snippet(text: str, highlights) -> Text:
     out.append(text[pos:end] + ("…" if end < len(text) else ""))
     return out
 
+
+
+# -- answers -------------------------------------------------------------------
+class AssembleBar:
+    """Progress of the one-time assembly of a bundled model (hundreds of MB): drawn on a terminal only."""
+
+    def __init__(self) -> None:
+        self.console = stderr_console()
+        self._progress = Progress(TextColumn("preparing model (once)"), BarColumn(),
+                                  TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                                  console=self.console, transient=True, disable=not self.console.is_terminal)
+        self._task = None
+
+    def __enter__(self) -> "AssembleBar":
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._progress.__exit__(*exc)
+
+    def update(self, done: int, total: int) -> None:
+        if self._task is None:
+            self._task = self._progress.add_task("assemble", total=total)
+        self._progress.update(self._task, completed=done)
+
+
+class TokenPrinter:
+    """Writes streamed answer text to stdout as it arrives."""
+
+    def __init__(self) -> None:
+        import sys
+        self._out = sys.stdout
+        self.count = 0
+
+    def __call__(self, text: str) -> None:
+        self.count += 1
+        self._out.write(text)
+        self._out.flush()
+
+
+def print_answer(answer, streamed: bool) -> None:
+    console = Console(highlight=False, soft_wrap=True)
+    err = stderr_console()
+    for warning in answer.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
+    if answer.standalone and answer.standalone != answer.question:
+        err.print(f"[dim]searched for: {escape(answer.standalone)}[/]")
+    if streamed:
+        console.print()
+    else:
+        console.print(escape(answer.answer))
+    if answer.partial:
+        err.print(f"[yellow]partial answer[/]{': ' + escape(answer.error) if answer.error else ''}")
+    if answer.refused:
+        if answer.hits:
+            console.print("\n[dim]closest sources (they do not answer the question):[/]")
+            for hit in answer.hits[:3]:
+                where = " › ".join((hit.chunk.source, *hit.chunk.heading_path))
+                console.print(f"  [cyan]{escape(where)}[/]  {escape(_quote(hit.chunk.text))}")
+    elif answer.citations:
+        console.print("\n[bold]sources[/]")
+        for c in answer.citations:
+            where = " › ".join((c["source"], *c.get("heading_path", [])))
+            console.print(f"  [{c['n']}] [cyan]{escape(where)}[/]  {escape(_quote(c['text']))}")
+    check = answer.check or {}
+    if check.get("uncited") and not answer.refused and answer.mode == "llm":
+        err.print("[yellow]note:[/] the answer cites no passage; check it against the sources")
+    for s in check.get("unsupported", []):
+        err.print(f"[yellow]not supported by its citation:[/] {escape(s.get('text', '')[:80])}")
+    if check.get("invalid"):
+        err.print(f"[dim]removed citations to passages that were not given: {check['invalid']}[/]")
+    t = answer.timings
+    parts = [f"retrieve {t.get('retrieve_s', 0):.2f}s"]
+    if "first_token_s" in t:
+        parts.append(f"first token {t['first_token_s']:.1f}s")
+    parts.append(f"total {t.get('total_s', 0):.1f}s")
+    parts.append(answer.generator or "extractive, no model")
+    err.print(f"[dim]{' · '.join(parts)}[/]")
+
+
+def _quote(text: str, width: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[:width] + "…"
+
+
+def print_conversations(items) -> None:
+    console = Console(highlight=False, soft_wrap=True)
+    if not items:
+        console.print("no conversations yet: zhiku chat")
+        return
+    table = Table("id", "turns", "updated", "title", box=None)
+    for c in items:
+        table.add_row(c.id, str(c.turns), time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated_at)),
+                      escape(c.title))
+    console.print(table)
+
+
+def print_conversation(conv, turns) -> None:
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(f"[bold]{escape(conv.title)}[/]  ({conv.id}, {len(turns)} turns)")
+    for t in turns:
+        console.print(f"\n[bold]> {escape(t.question)}[/]")
+        if t.standalone != t.question:
+            console.print(f"[dim]searched for: {escape(t.standalone)}[/]")
+        console.print(escape(t.answer))
+        for c in t.citations:
+            console.print(f"  [dim][{c['n']}] {escape(c['source'])}[/]")

@@ -38,6 +38,25 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("002_fts_vocabulary", """
         CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, row);
     """),
+    ("003_conversations", """
+        CREATE TABLE conversations (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE turns (
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            question TEXT NOT NULL,
+            standalone TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            refused INTEGER NOT NULL,
+            citations TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (conversation_id, idx)
+        );
+    """),
 ]
 
 
