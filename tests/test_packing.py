@@ -51,3 +51,17 @@ def test_a_passage_too_long_for_the_rest_of_the_budget_is_cut_at_a_sentence():
 def test_render_labels_passages_with_number_file_and_heading():
     text = render(pack([hit(1, 0, 20)], 500, 5))
     assert text.startswith("[1] a.md › 讲座\n")
+
+
+def test_focus_keeps_only_sentences_with_question_terms_and_marks_gaps():
+    passages = pack([hit(1, 0, len(SOURCE)), hit(2, 0, 20, path="/kb/b.md", text="这里没有相关的词。")],
+                    2000, 5, focus_terms=["数据", "上限"])
+    assert len(passages) == 1  # the second passage holds no term and is dropped
+    p = passages[0]
+    assert p.text == "…数据决定上限，模型只是逼近这个上限。训练的时候要注意数据的质量，而不是只看数量。…"
+    assert p.as_citation()["text"] == SOURCE and p.as_citation()["excerpt"] == p.text
+
+
+def test_focus_keeps_the_best_passage_whole_when_nothing_matches():
+    passages = pack([hit(1, 0, 30)], 2000, 5, focus_terms=["量子"])
+    assert passages[0].text == SOURCE[0:30]

@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("demo", parents=[_common("demo"), _generation()],
                        help="ingest the bundled sample folder and answer a question from it")
-    m.add_argument("question", nargs="?", default="检索增强生成的第一步是什么？", metavar="QUESTION")
+    m.add_argument("question", nargs="?", default="中文关键词检索为什么要先分词？", metavar="QUESTION")
     return p
 
 
