@@ -342,3 +342,9 @@ def test_report_as_dict_is_json_ready():
     assert d["supported_share"] == 0.5
     assert [s["text"] for s in d["unsupported"]] == ["GPT-5 于二〇二五年八月七日在旧金山发布并开源了全部权重[1]。"]
     assert {"text", "start", "end", "cited", "support", "supported"} == set(d["sentences"][0])
+
+
+def test_a_restated_question_is_not_a_claim():
+    report = check_citations("中文关键词检索为什么要先分词？如果不做分词，BM25 关键词检索几乎完全失效[1]。",
+                             {1: "如果不做分词，BM25 关键词检索几乎完全失效。"})
+    assert report.unsupported == () and len(report.sentences) == 2

@@ -56,6 +56,23 @@ def test_system_prompt_kv_cache_is_reused(llm):
     assert last.usage["cached_tokens"] >= 40
 
 
+def test_warm_saves_the_prompt_cache_and_a_new_process_restores_it(gguf, tmp_path):
+    system = Message("system", "你是知识库问答助手，只依据资料回答问题。" * 5)
+    first = LlamaCppGenerator(gguf, 1024, kv_dir=tmp_path / "kv")
+    assert first.warm([system]) == "computed"
+    saved = list((tmp_path / "kv").glob("*.kv"))
+    assert len(saved) == 1 and saved[0].stat().st_size > 0
+    second = LlamaCppGenerator(gguf, 1024, kv_dir=tmp_path / "kv")  # as a later `zhiku ask` would
+    assert second.warm([system]) == "restored"
+    rewrite = [Message("system", "改写问题。"), Message("user", "它呢？")]
+    second.complete(rewrite, Sampling(max_tokens=2, temperature=0))  # another prompt, another slot
+    last = list(second.stream([system, Message("user", "你好")], Sampling(max_tokens=2, temperature=0)))[-1]
+    assert last.usage["cached_tokens"] >= 40
+    saved[0].write_bytes(b"damaged")
+    third = LlamaCppGenerator(gguf, 1024, kv_dir=tmp_path / "kv")
+    assert third.warm([system]) == "computed" and saved[0].stat().st_size > 1000
+
+
 def test_prompt_longer_than_the_window_is_a_clear_error(llm):
     with pytest.raises(ContextTooSmall) as err:
         list(llm.stream([Message("user", "长" * 3000)], Sampling(max_tokens=8)))

@@ -27,7 +27,7 @@ facts, names, numbers and off-topic claims, not negations or swapped relations t
 passage's words ("数据不决定上限" still scores 0.67 against "数据决定上限").
 
 Not checked (``supported=True``, ``support=1.0``): sentences with fewer than three content units
-("是的。", "评估[1]。", a heading), sentences in one script cited against passages in the other (an
+("是的。", "评估[1]。", a heading), questions (a restated question claims nothing), sentences in one script cited against passages in the other (an
 English answer from Chinese notes: a lexical proxy cannot judge a translation). In a refusal every
 sentence counts as supported (its support is still the measured one): it claims nothing.
 """
@@ -392,7 +392,7 @@ def _inherit(answer: str, spans: list[tuple[int, int]], own: list[tuple[int, ...
 def _check(text: str, start: int, end: int, cited: tuple[int, ...], passages: Mapping[int, str],
            refusal: bool) -> SentenceCheck:
     units, chars, words = _claim_units(text)
-    if len(units) < MIN_UNITS or _is_heading(text):
+    if len(units) < MIN_UNITS or _is_heading(text) or _is_question(text):
         return SentenceCheck(text, start, end, cited, 1.0, True)
     ev = _EMPTY
     for n in cited or passages:
@@ -405,6 +405,11 @@ def _check(text: str, start: int, end: int, cited: tuple[int, ...], passages: Ma
 
 def _is_heading(text: str) -> bool:
     return text.lstrip().startswith("#")
+
+
+def _is_question(text: str) -> bool:
+    """A question (models often restate the user's before answering) claims nothing."""
+    return _strip_markers(text).rstrip().rstrip("|").rstrip().endswith(("?", "？"))
 
 
 def novel_support(answer: str, question: str, passages: Collection[str]) -> float | None:

@@ -40,15 +40,20 @@ class Answerer:
                  scorer: Scorer | None = None) -> None:
         self.kb = kb
         self.scorer = scorer
+        self._warm_lang = ""
         self.generator = generator
         self.cfg = answer_cfg
         self.sampling = sampling
 
-    def warm(self, lang: str = "zh") -> None:
-        """Compute the system prompt's KV cache now (the embedded runtime reuses it for every question)."""
+    def warm(self, lang: str = "zh") -> str:
+        """Load the answer system prompt's KV cache (restored from disk when saved before).
+
+        Runs before the first question of a language in a process; the embedded runtime then
+        reuses it for every question. Returns what happened ("restored", "computed", "").
+        """
         warm = getattr(self.generator, "warm", None)
-        if warm:
-            warm([Message("system", template("answer", lang).system)])
+        self._warm_lang = lang
+        return warm([Message("system", template("answer", lang).system)]) if warm else ""
 
     def ask(self, question: str, history: Sequence[Turn] = (), on_token: Callable[[str], None] | None = None,
             extractive: bool = False) -> Answer:
@@ -131,6 +136,10 @@ class Answerer:
         out.passages = [p.as_citation() for p in passages]
         messages = [Message("system", tpl.system), *history_msgs,
                     Message("user", tpl.user.format(passages=render(passages), question=out.question))]
+        if self._warm_lang != lang:
+            t = time.perf_counter()
+            out.usage["warm"] = self.warm(lang)
+            out.timings["warm_s"] = time.perf_counter() - t
         pieces: list[str] = []
         t = time.perf_counter()
         try:
@@ -142,7 +151,7 @@ class Answerer:
                     if on_token:
                         on_token(piece.text)
                 if piece.finish_reason:
-                    out.usage = dict(piece.usage)
+                    out.usage.update(piece.usage)
                     if piece.finish_reason == "length":
                         out.partial = True
                         out.warnings.append(f"the answer was cut at generate.max_tokens={self.sampling.max_tokens}")

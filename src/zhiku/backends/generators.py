@@ -32,7 +32,8 @@ def make_generator(cfg: GenerateSettings, model_dir: Path,
         path = resolve_model(cfg.model, model_dir, progress)
         from .llama_generator import LlamaCppGenerator
         key = ("local", str(path), cfg.context_window, cfg.threads)
-        factory = lambda: LlamaCppGenerator(path, cfg.context_window, cfg.threads, label=cfg.model)  # noqa: E731
+        factory = lambda: LlamaCppGenerator(path, cfg.context_window, cfg.threads, label=cfg.model,  # noqa: E731
+                                            kv_dir=model_dir / "kv")
     else:
         raise ConfigError(f"unknown generate.backend {cfg.backend!r}", f"use one of: {', '.join(BACKENDS)}")
     with _lock:
