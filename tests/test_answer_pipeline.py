@@ -111,6 +111,7 @@ def test_follow_up_is_rewritten_before_retrieval(kb):
     assert a.standalone == "温度调大后概率分布会怎样？"
     assert a.hits[0].chunk.source == "采样.md"
     assert "温度是什么？" in gen.calls[0][0][-1].content  # the rewrite saw the history
+    assert "问题：温度调大后概率分布会怎样？" in gen.calls[1][0][-1].content  # the model answers the rewrite
     assert "rewrite_s" in a.timings
 
 

@@ -179,6 +179,9 @@ def print_answer(answer, streamed: bool) -> None:
         console.print()
     else:
         console.print(escape(answer.answer))
+    if streamed and answer.refusal_reason == "ungrounded":
+        err.print("[yellow]withheld:[/] the answer above is not supported by the passages it was given")
+        console.print(escape(answer.answer))
     if answer.partial:
         err.print(f"[yellow]partial answer[/]{': ' + escape(answer.error) if answer.error else ''}")
     if answer.refused:

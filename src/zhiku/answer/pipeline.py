@@ -123,7 +123,8 @@ class Answerer:
                   on_token: Callable[[str], None] | None, t0: float, terms: Sequence[str]) -> Answer:
         tpl = template("answer", lang)
         history_msgs = _history_messages(history)
-        fixed = (estimate_tokens(tpl.system) + estimate_tokens(tpl.user) + estimate_tokens(out.question)
+        # the standalone question: a small model answers "那它呢？" by echoing it, the rewrite it can answer
+        fixed = (estimate_tokens(tpl.system) + estimate_tokens(tpl.user) + estimate_tokens(out.standalone)
                  + sum(estimate_tokens(m.content) for m in history_msgs) + ANSWER_MARGIN)
         window = self.generator.context_window
         budget = min(self.cfg.context_tokens, window - fixed - self.sampling.max_tokens)
@@ -135,7 +136,7 @@ class Answerer:
         passages = pack(out.hits, budget, self.cfg.max_passages, terms if self.cfg.focus else ())
         out.passages = [p.as_citation() for p in passages]
         messages = [Message("system", tpl.system), *history_msgs,
-                    Message("user", tpl.user.format(passages=render(passages), question=out.question))]
+                    Message("user", tpl.user.format(passages=render(passages), question=out.standalone))]
         if self._warm_lang != lang:
             t = time.perf_counter()
             out.usage["warm"] = self.warm(lang)
