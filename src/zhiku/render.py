@@ -19,7 +19,20 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class IngestBar:
+class _Bar:
+    """A rich Progress used as a context manager; subclasses set ``self._progress``."""
+
+    _progress: Progress
+
+    def __enter__(self):
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._progress.__exit__(*exc)
+
+
+class IngestBar(_Bar):
     """Progress for ``add``/``sync``: files, chunks and chunks/s; only drawn on a terminal."""
 
     def __init__(self, enabled: bool = True) -> None:
@@ -32,13 +45,6 @@ class IngestBar:
                                   TimeElapsedColumn(), console=self.console, transient=True,
                                   disable=not self.enabled)
         self._task = None
-
-    def __enter__(self) -> "IngestBar":
-        self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._progress.__exit__(*exc)
 
     def started(self, total_files: int) -> None:
         self._task = self._progress.add_task("ingesting", total=total_files or None, chunks=0, rate="0.0")
@@ -131,7 +137,7 @@ def _snippet(text: str, highlights) -> Text:
 
 
 # -- answers -------------------------------------------------------------------
-class AssembleBar:
+class AssembleBar(_Bar):
     """Progress of the one-time assembly of a bundled model (hundreds of MB): drawn on a terminal only."""
 
     def __init__(self) -> None:
@@ -140,13 +146,6 @@ class AssembleBar:
                                   TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
                                   console=self.console, transient=True, disable=not self.console.is_terminal)
         self._task = None
-
-    def __enter__(self) -> "AssembleBar":
-        self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._progress.__exit__(*exc)
 
     def update(self, done: int, total: int) -> None:
         if self._task is None:

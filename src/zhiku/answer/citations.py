@@ -27,7 +27,8 @@ facts, names, numbers and off-topic claims, not negations or swapped relations t
 passage's words ("数据不决定上限" still scores 0.67 against "数据决定上限").
 
 Not checked (``supported=True``, ``support=1.0``): sentences with fewer than three content units
-("是的。", "评估[1]。", a heading), questions (a restated question claims nothing), sentences in one script cited against passages in the other (an
+("是的。", "评估[1]。", a heading), questions (a restated question claims nothing), sentences in
+one script cited against passages in the other (an
 English answer from Chinese notes: a lexical proxy cannot judge a translation). In a refusal every
 sentence counts as supported (its support is still the measured one): it claims nothing.
 """

@@ -16,10 +16,10 @@ judged in clause groups. Pure string work: about a millisecond for three passage
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..backends.segmenter import normalise  # the same folding as the query terms
 from ..types import Hit
 from .citations import split_sentences
 
@@ -94,9 +94,6 @@ def extractive_answer(terms: Sequence[str], hits: Sequence[Hit], max_passages: i
     return ExtractiveAnswer(text, passages)
 
 
-def normalise(text: str) -> str:
-    """The segmenter's folding (NFKC, lower case), so query terms meet the text they came from."""
-    return unicodedata.normalize("NFKC", text).lower()
 
 
 def _weights(terms: Sequence[str]) -> dict[str, float]:

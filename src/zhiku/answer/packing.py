@@ -104,7 +104,7 @@ def _merge(n: int, group: list[Hit]) -> Passage:
 
 def _focus(p: Passage, terms: Sequence[str], keep_whole: bool) -> Passage | None:
     from .citations import split_sentences
-    from .refusal import normalise
+    from ..backends.segmenter import normalise
     spans = split_sentences(p.text)
     keep = [(s, e) for s, e in spans if any(t in normalise(p.text[s:e]) for t in terms)]
     if not keep:

@@ -253,4 +253,6 @@ def _history_messages(history: list[Turn]) -> list[Message]:
 
 
 def _strip_markers(text: str) -> str:
-    return re.sub(r"\s*[\[【［]\^?\d+(?:\s*[,，、-]\s*\d+)*[\]】］]", "", text)
+    for start, end, _nums in reversed(find_markers(text)):
+        text = text[:start].rstrip() + text[end:]
+    return text

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from typing import Mapping, Sequence
 
+from ..backends.segmenter import normalise
 from ..types import Hit
 
 # Phrases a model uses to decline. Checked on the start of the answer, so a sentence that merely
@@ -41,10 +41,6 @@ def evidence_strength(terms: Sequence[str], hits: Sequence[Hit], dfs: Mapping[st
         found = sum(w for t, w in weights.items() if t in text)
         best = max(best, found / total)
     return best
-
-
-def normalise(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).lower()
 
 
 def is_decline(answer: str) -> bool:

