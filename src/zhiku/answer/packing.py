@@ -12,7 +12,9 @@ from pathlib import PurePath
 from typing import Sequence
 
 from ..backends.generator import estimate_tokens
+from ..backends.segmenter import normalise
 from ..types import Hit
+from .citations import split_sentences
 
 MIN_PASSAGE_TOKENS = 60  # below this a cut passage is too short to answer from
 
@@ -103,8 +105,6 @@ def _merge(n: int, group: list[Hit]) -> Passage:
 
 
 def _focus(p: Passage, terms: Sequence[str], keep_whole: bool) -> Passage | None:
-    from .citations import split_sentences
-    from ..backends.segmenter import normalise
     spans = split_sentences(p.text)
     keep = [(s, e) for s, e in spans if any(t in normalise(p.text[s:e]) for t in terms)]
     if not keep:

@@ -76,11 +76,11 @@ class Answerer:
             t1 = time.perf_counter()
             out.hits = rerank(out.standalone, result.hits, self.scorer, self.cfg.rerank_top)
             out.timings["rerank_s"] = time.perf_counter() - t1
+        if not result.hits:
+            return self._refuse(out, lang, "no_hits", t0)
         out.evidence = evidence_strength(result.terms, out.hits,
                                          self.kb.store.document_frequencies(list(result.terms)),
                                          self.kb.store.chunk_count())
-        if not result.hits:
-            return self._refuse(out, lang, "no_hits", t0)
         if out.evidence < self.cfg.min_evidence:
             return self._refuse(out, lang, "weak_evidence", t0)
         if not use_llm:
@@ -186,7 +186,7 @@ class Answerer:
                 report = check_citations(out.answer, texts)
         out.check = {**report.as_dict(), "attributed": [attributed] if attributed is not None else [],
                      "corrected": corrected,
-                     "invalid": report.invalid and list(report.invalid) or _invalid(raw, valid)}
+                     "invalid": _invalid(raw, valid)}  # the shown answer has them removed
         cited = set(report.cited)
         out.citations = [c for c in out.passages if c["n"] in cited]
         out.timings["total_s"] = time.perf_counter() - t0
@@ -200,11 +200,15 @@ def _attribute(answer: str, passages: dict[int, str]) -> int | None:
     the passage with the highest support score itself and says so in ``check.attributed``; an answer
     no passage supports stays uncited and flagged.
     """
-    scored = [(support(answer, [text]), n) for n, text in passages.items()]
-    if not scored:
+    if not passages:
         return None
-    best, n = max(scored, key=lambda x: (x[0], -x[1]))
+    best, n = _best_passage(answer, passages)
     return n if best >= SUPPORT_THRESHOLD else None
+
+
+def _best_passage(text: str, passages: dict[int, str]) -> tuple[float, int]:
+    """(support, number) of the passage that best supports ``text``; ties go to the lower number."""
+    return max(((support(text, [p]), n) for n, p in passages.items()), key=lambda x: (x[0], -x[1]))
 
 
 def _repoint(answer: str, report, passages: dict[int, str]) -> tuple[str, list[dict]]:
@@ -220,8 +224,7 @@ def _repoint(answer: str, report, passages: dict[int, str]) -> tuple[str, list[d
     for sent in report.unsupported:
         if not sent.cited:
             continue
-        scored = [(support(sent.text, [t]), n) for n, t in passages.items()]
-        best, n = max(scored, key=lambda x: (x[0], -x[1]))
+        best, n = _best_passage(sent.text, passages)
         if best < SUPPORT_THRESHOLD or n in sent.cited:
             continue
         for start, end, nums in find_markers(answer):
