@@ -73,7 +73,72 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("demo", parents=[_common("demo"), _generation()],
                        help="ingest the bundled sample folder and answer a question from it")
     m.add_argument("question", nargs="?", default="中文关键词检索为什么要先分词？", metavar="QUESTION")
+    _eval_parsers(sub)
     return p
+
+
+EVAL_ACTIONS = ("run", "runs", "show", "compare", "generate")
+
+
+def _eval_parsers(sub) -> None:
+    e = sub.add_parser("eval", help="measure retrieval and answers on a question set; list, show, compare runs",
+                       description="zhiku eval DATASET.jsonl [options]  (short for: zhiku eval run DATASET ...)\n"
+                                   "zhiku eval runs | show RUN | compare RUN_A RUN_B | generate --n N --out FILE",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    es = e.add_subparsers(dest="action", metavar="ACTION")
+    es.required = True
+    r = es.add_parser("run", parents=[_common(), _generation(), _eval_options()],
+                      help="run a question set (the default action: zhiku eval DATASET)")
+    r.add_argument("dataset", metavar="DATASET", help="question set, one JSON object a line (docs/evaluation.md)")
+    r.add_argument("--retrieval-only", action="store_true", help="measure retrieval only (no answers, no model)")
+    r.add_argument("--out", metavar="DIR", help="also write the run's files (report, cases, metrics) into DIR")
+    r.add_argument("--json", action="store_true", help="print the aggregate metrics as JSON")
+    r.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE",
+                   help="exit 3 when METRIC is below VALUE (repeatable), e.g. hit@5=0.85")
+    r.add_argument("--fail-over", action="append", default=[], metavar="METRIC=VALUE",
+                   help="exit 3 when a lower-is-better METRIC is above VALUE, e.g. false_refusal=0.2")
+    r.add_argument("--judge", action="store_true", help="also score answers with the model as judge (slow)")
+    r.add_argument("--judge-model", metavar="MODEL", help="judge with this model instead of generate.model")
+    ls = es.add_parser("runs", parents=[_common()], help="list stored runs of a knowledge base")
+    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--prune", action="store_true", help="forget runs whose folder was deleted")
+    sh = es.add_parser("show", parents=[_common()], help="print a stored run's metrics (RUN: id, prefix, latest)")
+    sh.add_argument("run", metavar="RUN")
+    sh.add_argument("--json", action="store_true")
+    c = es.add_parser("compare", parents=[_common(), _generation()],
+                      help="per-metric deltas with bootstrap intervals, and the cases that flipped")
+    c.add_argument("run_a", metavar="RUN_A", help="run id, unique prefix, 'previous', 'latest' or a run folder")
+    c.add_argument("run_b", metavar="RUN_B")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--report", metavar="FILE", help="write the comparison as a self-contained HTML page")
+    c.add_argument("--markdown", metavar="FILE", help="write a Markdown summary of the comparison")
+    c.add_argument("--judge", action="store_true",
+                   help="also judge changed answers pairwise with the model (both orders; only consistent wins)")
+    g = es.add_parser("generate", parents=[_common(), _generation()],
+                      help="synthesise question/answer/evidence cases from the knowledge base with the model")
+    g.add_argument("--n", type=int, default=50, help="cases wanted (default %(default)s)")
+    g.add_argument("--out", required=True, metavar="FILE", help="the .jsonl file to write")
+    g.add_argument("--pick-seed", type=int, default=0, help="which chunks are picked (default %(default)s)")
+    g.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+
+    t = sub.add_parser("tune", parents=[_common(), _eval_options()],
+                       help="sweep chunking, fusion and search settings on a question set; print a leaderboard")
+    t.add_argument("dataset", metavar="DATASET")
+    t.add_argument("--metric", default="hit@5", help="what to maximise (default %(default)s; mrr, ndcg@10, …)")
+    t.add_argument("--quick", action="store_true", help="search settings only: no re-chunking")
+    t.add_argument("--answers", action="store_true",
+                   help="also tune passages per answer and rerank on the answers (needs the model: slow)")
+    t.add_argument("--rerank", action="store_true", help="with --answers: also try answer.rerank = llm")
+    t.add_argument("--write", action="store_true", help="write the winning settings to $ZHIKU_HOME/config.toml")
+    t.add_argument("--json", action="store_true")
+
+
+def _eval_options() -> argparse.ArgumentParser:
+    o = argparse.ArgumentParser(add_help=False)
+    o.add_argument("--limit", type=int, default=0, metavar="N", help="only the first N cases")
+    o.add_argument("-s", "--setting", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting for this run, e.g. retrieve.rrf_k=30 (repeatable)")
+    return o
 
 
 def _generation() -> argparse.ArgumentParser:
@@ -95,11 +160,22 @@ def _generation() -> argparse.ArgumentParser:
 GENERATION_OPTIONS = ("backend", "model", "temperature", "top_k", "top_p", "max_tokens", "seed", "context_window")
 
 
+def _with_default_action(argv: Sequence[str] | None) -> list[str]:
+    """``zhiku eval DATASET`` is short for ``zhiku eval run DATASET``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) >= 2 and argv[0] == "eval" and argv[1] not in EVAL_ACTIONS and not argv[1].startswith("-"):
+        argv.insert(1, "run")
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_with_default_action(argv))
     debug = args.debug or bool(os.environ.get("ZHIKU_DEBUG"))
     try:
-        from . import commands
+        if args.command in ("eval", "tune"):
+            from . import commands_eval as commands
+        else:
+            from . import commands  # type: ignore[no-redef]
         return getattr(commands, "cmd_" + args.command)(args)
     except ZhikuError as exc:
         if debug:

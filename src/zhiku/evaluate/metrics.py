@@ -28,3 +28,26 @@ def ndcg_at(relevant: Sequence[bool], k: int, n_relevant: int | None = None) -> 
 
 def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0–100) by linear interpolation between closest ranks (numpy's default)."""
+    s = sorted(values)
+    if not s:
+        return 0.0
+    pos = (len(s) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """p50, p95 and mean of a list of seconds (or any figures), rounded for reports."""
+    return {"p50": round(percentile(values, 50), 4), "p95": round(percentile(values, 95), 4),
+            "mean": round(mean(values), 4), "n": len(values)}
+
+
+def mean_of_known(values: Sequence[float | None]) -> float | None:
+    """Mean over the values that apply (not None); None when none apply."""
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None

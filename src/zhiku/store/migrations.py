@@ -57,6 +57,17 @@ MIGRATIONS: list[tuple[str, str]] = [
             PRIMARY KEY (conversation_id, idx)
         );
     """),
+    ("004_eval_runs", """
+        CREATE TABLE eval_runs (
+            id TEXT PRIMARY KEY,
+            created_at REAL NOT NULL,
+            dataset TEXT NOT NULL,
+            dataset_sha256 TEXT NOT NULL,
+            retrieval_only INTEGER NOT NULL,
+            folder TEXT NOT NULL,
+            metrics TEXT NOT NULL
+        );
+    """),
 ]
 
 

@@ -1,0 +1,287 @@
+"""``zhiku tune``: find better chunking and search settings for a knowledge base on a question set.
+
+Coordinate ascent from the current settings, cheapest first:
+1. chunking (size/overlap): each candidate is built once as a copy of the knowledge base under
+   ``<home>/tune/<kb>/<chunking>/`` from the same files (later runs reuse it; unchanged files are
+   skipped by hash), and measured with the current search settings;
+2. search on the best copy, one dimension at a time with the others fixed at the best so far:
+   mode, RRF k, lexical/vector weights, candidates per retriever;
+3. with ``--answers``: passages given to the model (top-k) and rerank on/off, measured on answers.
+
+Each measured configuration is a leaderboard row with its figures and cost. Settings are written
+to the config only when asked (``--write``), and only when they beat the current ones.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..config import ChunkSettings, Settings
+from .compare import paired_bootstrap
+from .dataset import Dataset
+from .runner import EvalOptions, run_eval
+
+CHUNKINGS = ((150, 40), (250, 80), (400, 100), (600, 150))  # (max_chars, overlap_chars)
+SEARCH_GRID: dict[str, tuple] = {
+    "mode": ("hybrid", "lexical", "vector"),
+    "rrf_k": (10, 30, 60, 100),
+    "weights": ((1.0, 1.0), (1.5, 1.0), (1.0, 1.5), (2.0, 1.0), (1.0, 2.0)),
+    "candidates": (20, 50, 100),
+}
+PASSAGES = (3, 5, 8)  # answer.max_passages: how many retrieved passages the model reads
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    metric: str = "hit@5"
+    quick: bool = False  # no re-chunking
+    answers: bool = False  # stage 3: measure answers (needs the model; minutes per configuration)
+    rerank: bool = False  # stage 3 also tries answer.rerank = llm
+    limit: int = 0
+
+
+@dataclass
+class Row:
+    settings: dict  # dotted keys that differ from the knowledge base's current settings
+    metrics: dict
+    per_case: dict  # case id -> value of the tuned metric (for the interval against the baseline)
+    seconds: float  # evaluating the question set
+    build_s: float = 0.0  # building the chunking copy (0 when reused or not needed)
+    chunks: int = 0
+    stage: str = ""
+
+
+@dataclass
+class Leaderboard:
+    metric: str
+    rows: list[Row] = field(default_factory=list)
+    baseline: Row | None = None
+    best: Row | None = None
+    interval: tuple[float, float, float] | None = None  # best vs baseline: delta, low, high
+    notes: list[str] = field(default_factory=list)
+
+    def ranked(self) -> list[Row]:
+        return sorted(self.rows, key=lambda r: _key(r, self.metric), reverse=True)
+
+    def as_dict(self) -> dict:
+        row = lambda r: {k: v for k, v in dataclasses.asdict(r).items() if k != "per_case"}  # noqa: E731
+        return {"metric": self.metric, "baseline": row(self.baseline) if self.baseline else None,
+                "best": row(self.best) if self.best else None, "interval": self.interval,
+                "rows": [row(r) for r in self.ranked()], "notes": self.notes}
+
+
+def _key(row: Row, metric: str) -> tuple:
+    m = row.metrics
+    return (m.get(metric) or 0.0, m.get("mrr") or 0.0, m.get("ndcg@10") or 0.0, -row.seconds)
+
+
+def tune(kb, dataset: Dataset, options: TuneOptions, progress: Callable[[str], None] = print) -> Leaderboard:
+    board = Leaderboard(options.metric)
+    board.baseline = _measure(kb, dataset, options, {}, "current", retrieval_only=True)
+    board.rows.append(board.baseline)
+    progress(f"current settings: {options.metric} {_fmt(board.baseline.metrics.get(options.metric))}")
+    best_kb, best = kb, board.baseline
+    if not options.quick:
+        best_kb, best = _chunk_stage(kb, dataset, options, board, progress)
+    best = _search_stage(best_kb, dataset, options, board, best, progress)
+    if options.answers:
+        best = _answer_stage(best_kb, dataset, options, board, best, progress)
+    if best_kb is not kb:
+        best_kb.close()
+    board.best = best if _key(best, options.metric)[:3] > _key(board.baseline, options.metric)[:3] else None
+    if board.best is not None:
+        ids = [cid for cid in board.baseline.per_case if cid in board.best.per_case]
+        board.interval = paired_bootstrap([board.baseline.per_case[i] for i in ids],
+                                          [board.best.per_case[i] for i in ids])
+    else:
+        board.notes.append("no configuration beat the current settings")
+    return board
+
+
+def _measure(kb, dataset, options: TuneOptions, changed: dict, stage: str, retrieval_only: bool,
+             overrides: dict | None = None) -> Row:
+    target = _with(kb, overrides or changed)
+    t0 = time.perf_counter()
+    run = run_eval(target, dataset, EvalOptions(retrieval_only=retrieval_only, limit=options.limit))
+    per_case = {c["id"]: c["metrics"].get(options.metric) for c in run.cases if not c["error"]}
+    return Row(dict(changed), run.metrics["metrics"], {k: v for k, v in per_case.items() if v is not None},
+               round(time.perf_counter() - t0, 2), chunks=target.store.chunk_count(), stage=stage)
+
+
+class _View:
+    """The same open knowledge base seen through other settings (search/answer settings only)."""
+
+    def __init__(self, kb, settings: Settings) -> None:
+        self._kb, self.settings = kb, settings
+
+    def __getattr__(self, name):
+        return getattr(self._kb, name)
+
+    def search(self, query, k=None, mode=None):
+        from ..retrieve.search import search
+        cfg = self.settings.retrieve
+        return search(query, self._kb.store, self._kb.embedder, self._kb.segmenter, cfg)
+
+    def answerer(self, extractive: bool = False, progress=None):
+        from ..kb import KnowledgeBase
+        return KnowledgeBase.answerer(self, extractive, progress)  # type: ignore[arg-type]
+
+    def _scorer(self, gen):
+        from ..kb import KnowledgeBase
+        return KnowledgeBase._scorer(self, gen)  # type: ignore[arg-type]
+
+
+def _with(kb, changed: dict):
+    if not changed:
+        return kb
+    sections: dict[str, dict] = {}
+    for key, value in changed.items():
+        if key.startswith("chunk."):
+            continue  # a chunking change is a different copy, opened by the caller
+        section, name = key.split(".")
+        sections.setdefault(section, {})[name] = value
+    settings = kb.settings
+    for section, values in sections.items():
+        settings = dataclasses.replace(settings, **{section: dataclasses.replace(getattr(settings, section), **values)})
+    return _View(kb, settings)
+
+
+def _chunk_stage(kb, dataset, options, board, progress):
+    current = (kb.settings.chunk.max_chars, kb.settings.chunk.overlap_chars)
+    best_kb, best = kb, board.baseline
+    for max_chars, overlap in CHUNKINGS:
+        if (max_chars, overlap) == current:
+            continue
+        changed = {"chunk.max_chars": max_chars, "chunk.overlap_chars": overlap}
+        progress(f"chunking {max_chars}/{overlap}: building a copy (reused when built before)…")
+        copy, build_s, notes = chunked_copy(kb, dataclasses.replace(kb.settings.chunk, max_chars=max_chars,
+                                                                     overlap_chars=overlap))
+        board.notes.extend(notes)
+        row = _measure(copy, dataset, options, changed, "chunking", retrieval_only=True)
+        row.build_s = build_s
+        board.rows.append(row)
+        progress(f"  {options.metric} {_fmt(row.metrics.get(options.metric))} ({row.chunks} chunks, "
+                 f"built in {build_s:.0f} s)")
+        if _key(row, options.metric) > _key(best, options.metric):
+            if best_kb is not kb:
+                best_kb.close()
+            best_kb, best = copy, row
+        else:
+            copy.close()
+    return best_kb, best
+
+
+def chunked_copy(kb, chunk: ChunkSettings):
+    """The knowledge base's files chunked with ``chunk``, in a copy under ``<home>/tune/``."""
+    from ..ingest.chunker import fingerprint
+    from ..ingest.discover import Found
+    from ..kb import KnowledgeBase
+    home = kb.settings.home / "tune" / kb.name / fingerprint(chunk)[:12]
+    settings = dataclasses.replace(kb.settings, home=home, chunk=chunk)
+    copy = KnowledgeBase.open(kb.name, settings=settings, embedder=kb.embedder)
+    t0 = time.perf_counter()
+    ingestor, notes = copy._ingestor(), []
+    for record in kb.documents():
+        outcome = ingestor.add_one(Found(record.path, record.source, os_path=record.path), _Quiet())
+        if outcome.status == "skipped":
+            notes.append(f"tune copy: {record.source} skipped ({outcome.reason})")
+    return copy, time.perf_counter() - t0, notes
+
+
+class _Quiet:
+    def chunks_embedded(self, n: int) -> None:
+        pass
+
+
+def _search_stage(kb, dataset, options, board, best: Row, progress) -> Row:
+    chunk_part = {k: v for k, v in best.settings.items() if k.startswith("chunk.")}
+    current = dict(chunk_part)
+    for dim, values in SEARCH_GRID.items():
+        mode = current.get("retrieve.mode", kb.settings.retrieve.mode)
+        if dim != "mode" and mode != "hybrid":
+            continue  # fusion settings do nothing outside hybrid mode
+        for value in values:
+            trial = {**current, **_dim(dim, value)}
+            if trial == current or any(r.settings == trial for r in board.rows):
+                continue
+            row = _measure(kb, dataset, options, trial, "search", retrieval_only=True,
+                           overrides={k: v for k, v in trial.items() if not k.startswith("chunk.")})
+            board.rows.append(row)
+            progress(f"  {_describe(trial)}: {options.metric} {_fmt(row.metrics.get(options.metric))}")
+            if _key(row, options.metric) > _key(best, options.metric):
+                best, current = row, trial
+    return best
+
+
+def _answer_stage(kb, dataset, options, board, best: Row, progress) -> Row:
+    base = dict(best.settings)
+    progress("answers: measuring the best retrieval settings with the model (slow)…")
+    first = _measure(kb, dataset, options, base, "answers", retrieval_only=False,
+                     overrides={k: v for k, v in base.items() if not k.startswith("chunk.")})
+    board.rows.append(first)
+    top = first
+    trials = [{"answer.max_passages": n} for n in PASSAGES if n != kb.settings.answer.max_passages]
+    if options.rerank:
+        trials.append({"answer.rerank": "llm"})
+    for extra in trials:
+        trial = {**base, **extra}
+        row = _measure(kb, dataset, options, trial, "answers", retrieval_only=False,
+                       overrides={k: v for k, v in trial.items() if not k.startswith("chunk.")})
+        board.rows.append(row)
+        progress(f"  {_describe(trial)}: {options.metric} {_fmt(row.metrics.get(options.metric))}")
+        if _key(row, options.metric) > _key(top, options.metric):
+            top = row
+    return top if top is not first else best
+
+
+def _dim(dim: str, value) -> dict:
+    if dim == "weights":
+        return {"retrieve.lexical_weight": value[0], "retrieve.vector_weight": value[1]}
+    return {f"retrieve.{dim}": value}
+
+
+def _describe(settings: dict) -> str:
+    return " ".join(f"{k.split('.')[1]}={v}" for k, v in settings.items()) or "current"
+
+
+def _fmt(v) -> str:
+    return "–" if v is None else f"{v:.3f}"
+
+
+def write_choice(home: Path, row: Row) -> Path:
+    """Merge ``row.settings`` into ``home/config.toml`` (the old file is kept as config.toml.bak)."""
+    import tomllib
+    path = home / "config.toml"
+    current: dict = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    for key, value in row.settings.items():
+        section, name = key.split(".")
+        current.setdefault(section, {})[name] = value
+    if path.exists():
+        path.with_suffix(".toml.bak").write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    home.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(_toml(current), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _toml(data: dict) -> str:
+    lines = []
+    for section, values in data.items():
+        lines.append(f"[{section}]")
+        for name, value in values.items():
+            lines.append(f"{name} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    import json
+    return json.dumps(str(value), ensure_ascii=False)
