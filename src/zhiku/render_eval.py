@@ -137,12 +137,12 @@ def print_comparison(cmp: dict) -> None:
 
 def print_leaderboard(board) -> None:
     out = Console(highlight=False)
+    from .evaluate.tune import describe
     table = Table(title=f"tune: best {board.metric} first", show_header=True, header_style="bold")
-    for col in ("#", "stage", "settings", board.metric, "mrr", "ndcg@10", "chunks", "eval s", "build s"):
-        table.add_column(col, justify="left" if col in ("stage", "settings") else "right")
+    for col in ("#", "settings", board.metric, "mrr", "ndcg@10", "chunks", "eval s", "build s"):
+        table.add_column(col, justify="left" if col == "settings" else "right", no_wrap=col == "settings")
     for i, row in enumerate(board.ranked(), 1):
-        desc = " ".join(f"{k}={v}" for k, v in row.settings.items()) or "(current settings)"
-        table.add_row(str(i), row.stage, escape(desc), fmt(row.metrics.get(board.metric)),
+        table.add_row(str(i), escape(describe(row.settings)), fmt(row.metrics.get(board.metric)),
                       fmt(row.metrics.get("mrr")), fmt(row.metrics.get("ndcg@10")), str(row.chunks),
                       f"{row.seconds:.1f}", f"{row.build_s:.0f}" if row.build_s else "")
     out.print(table)

@@ -78,7 +78,32 @@ def _key(row: Row, metric: str) -> tuple:
     return (m.get(metric) or 0.0, m.get("mrr") or 0.0, m.get("ndcg@10") or 0.0, -row.seconds)
 
 
+class _MemoQueries:
+    """The knowledge base's embedder with query vectors remembered: every configuration asks the same questions."""
+
+    def __init__(self, embedder) -> None:
+        self._embedder, self._seen = embedder, {}
+
+    def __getattr__(self, name):
+        return getattr(self._embedder, name)
+
+    def embed_query(self, text: str):
+        if text not in self._seen:
+            self._seen[text] = self._embedder.embed_query(text)
+        return self._seen[text]
+
+
 def tune(kb, dataset: Dataset, options: TuneOptions, progress: Callable[[str], None] = print) -> Leaderboard:
+    """Measure configurations and return the leaderboard; ``kb`` is left as it was."""
+    original = kb.embedder
+    kb.embedder = _MemoQueries(original)
+    try:
+        return _tune(kb, dataset, options, progress)
+    finally:
+        kb.embedder = original
+
+
+def _tune(kb, dataset: Dataset, options: TuneOptions, progress: Callable[[str], None]) -> Leaderboard:
     board = Leaderboard(options.metric)
     board.baseline = _measure(kb, dataset, options, {}, "current", retrieval_only=True)
     board.rows.append(board.baseline)
@@ -210,7 +235,7 @@ def _search_stage(kb, dataset, options, board, best: Row, progress) -> Row:
             row = _measure(kb, dataset, options, trial, "search", retrieval_only=True,
                            overrides={k: v for k, v in trial.items() if not k.startswith("chunk.")})
             board.rows.append(row)
-            progress(f"  {_describe(trial)}: {options.metric} {_fmt(row.metrics.get(options.metric))}")
+            progress(f"  {describe(trial)}: {options.metric} {_fmt(row.metrics.get(options.metric))}")
             if _key(row, options.metric) > _key(best, options.metric):
                 best, current = row, trial
     return best
@@ -231,7 +256,7 @@ def _answer_stage(kb, dataset, options, board, best: Row, progress) -> Row:
         row = _measure(kb, dataset, options, trial, "answers", retrieval_only=False,
                        overrides={k: v for k, v in trial.items() if not k.startswith("chunk.")})
         board.rows.append(row)
-        progress(f"  {_describe(trial)}: {options.metric} {_fmt(row.metrics.get(options.metric))}")
+        progress(f"  {describe(trial)}: {options.metric} {_fmt(row.metrics.get(options.metric))}")
         if _key(row, options.metric) > _key(top, options.metric):
             top = row
     return top if top is not first else best
@@ -243,8 +268,14 @@ def _dim(dim: str, value) -> dict:
     return {f"retrieve.{dim}": value}
 
 
-def _describe(settings: dict) -> str:
-    return " ".join(f"{k.split('.')[1]}={v}" for k, v in settings.items()) or "current"
+SHORT = {"chunk.max_chars": "chunk", "chunk.overlap_chars": "overlap", "retrieve.mode": "mode",
+         "retrieve.rrf_k": "rrf_k", "retrieve.lexical_weight": "lex_w", "retrieve.vector_weight": "vec_w",
+         "retrieve.candidates": "cand", "answer.max_passages": "passages", "answer.rerank": "rerank"}
+
+
+def describe(settings: dict) -> str:
+    """A short label for a configuration: only what differs from the current settings."""
+    return " ".join(f"{SHORT.get(k, k)}={v}" for k, v in settings.items()) or "(current)"
 
 
 def _fmt(v) -> str:
