@@ -136,7 +136,7 @@ def print_comparison(cmp: dict) -> None:
 
 
 def print_leaderboard(board) -> None:
-    out = Console(highlight=False)
+    out = Console(highlight=False, width=max(Console().width, 100))
     from .evaluate.tune import describe
     table = Table(title=f"tune: best {board.metric} first", show_header=True, header_style="bold")
     for col in ("#", "settings", board.metric, "mrr", "ndcg@10", "chunks", "eval s", "build s"):
@@ -149,7 +149,16 @@ def print_leaderboard(board) -> None:
     if board.best is not None and board.interval:
         d, lo, hi = board.interval
         sure = "" if lo > 0 else " — the interval includes 0: on this many cases the gain may be chance"
-        out.print(f"best vs current: {board.metric} {d:+.3f} (95% CI [{lo:+.3f}, {hi:+.3f}]){sure}")
+        b, c = board.best.metrics, board.baseline.metrics
+        out.print(f"best: {describe(board.best.settings)}\n  vs current: {board.metric} {d:+.3f} "
+                  f"(95% CI [{lo:+.3f}, {hi:+.3f}]){sure}; mrr {_delta(b, c, 'mrr')}, "
+                  f"ndcg@10 {_delta(b, c, 'ndcg@10')}")
         out.print("apply it with: zhiku tune … --write   (or set these keys in config.toml)")
     for note in board.notes:
         out.print(f"[yellow]note:[/] {escape(note)}")
+
+
+def _delta(b: dict, c: dict, name: str) -> str:
+    if b.get(name) is None or c.get(name) is None:
+        return "–"
+    return f"{b[name] - c[name]:+.3f}"

@@ -229,7 +229,7 @@ def _search_stage(kb, dataset, options, board, best: Row, progress) -> Row:
         if dim != "mode" and mode != "hybrid":
             continue  # fusion settings do nothing outside hybrid mode
         for value in values:
-            trial = {**current, **_dim(dim, value)}
+            trial = _differing(kb.settings, {**current, **_dim(dim, value)})
             if trial == current or any(r.settings == trial for r in board.rows):
                 continue
             row = _measure(kb, dataset, options, trial, "search", retrieval_only=True,
@@ -248,11 +248,13 @@ def _answer_stage(kb, dataset, options, board, best: Row, progress) -> Row:
                      overrides={k: v for k, v in base.items() if not k.startswith("chunk.")})
     board.rows.append(first)
     top = first
-    trials = [{"answer.max_passages": n} for n in PASSAGES if n != kb.settings.answer.max_passages]
+    trials = [{"answer.max_passages": n} for n in PASSAGES]
     if options.rerank:
         trials.append({"answer.rerank": "llm"})
     for extra in trials:
-        trial = {**base, **extra}
+        trial = _differing(kb.settings, {**base, **extra})
+        if trial == base:
+            continue
         row = _measure(kb, dataset, options, trial, "answers", retrieval_only=False,
                        overrides={k: v for k, v in trial.items() if not k.startswith("chunk.")})
         board.rows.append(row)
@@ -260,6 +262,16 @@ def _answer_stage(kb, dataset, options, board, best: Row, progress) -> Row:
         if _key(row, options.metric) > _key(top, options.metric):
             top = row
     return top if top is not first else best
+
+
+def _differing(settings: Settings, trial: dict) -> dict:
+    """Only the keys whose value differs from ``settings`` (a trial equal to them is the baseline)."""
+    out = {}
+    for key, value in trial.items():
+        section, name = key.split(".")
+        if getattr(getattr(settings, section), name) != value:
+            out[key] = value
+    return out
 
 
 def _dim(dim: str, value) -> dict:
