@@ -57,7 +57,7 @@ def print_run(metrics: dict, problems: tuple[str, ...] = (), folder: str = "") -
             cost.add_row(stage, f"{s['p50']:.3f}", f"{s['p95']:.3f}", f"{s['mean']:.3f}")
     out.print(cost)
     tok = metrics["cost"].get("tokens")
-    if tok:
+    if tok and tok["prompt"] + tok["completion"]:
         out.print(f"tokens: {tok['prompt']} prompt ({tok['prompt_per_case']}/case), "
                   f"{tok['completion']} completion ({tok['completion_per_case']}/case)")
     out.print(f"wall time {metrics['cost'].get('wall_s', 0):.1f} s")
