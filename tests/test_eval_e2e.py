@@ -183,3 +183,48 @@ def test_cli_eval_reports_invalid_lines_and_bad_options(cli_kb):
     assert "zhiku eval runs" in proc.stderr
     proc = zhiku("eval", str(bad), "--kb", "nokb", env_extra=FAKE, check=1)
     assert "no knowledge base named 'nokb'" in proc.stderr
+
+
+def test_judge_scores_are_added_to_the_run_and_compare_judges_both_orders(tiny):
+    from zhiku.evaluate.compare import compare
+    from zhiku.evaluate.judge import Judge
+    from zhiku.evaluate.judging import RunJudge
+    kb, ds = tiny
+    answerer = Answerer(kb, ScriptedGenerator(reply), kb.settings.answer, sampling_from(kb.settings.generate))
+    # FAKE judge: "correct" exactly when the judged answer holds the case's evidence; pairwise: always "1"
+    def verdict(messages):
+        text = messages[-1].content
+        if "回答1" in text or "Answer 1" in text:
+            return "1"
+        answer = text.split("回答：", 1)[-1].split("\n\n", 1)[0] if "回答：" in text else \
+            text.split("Answer:", 1)[-1].split("\n\n", 1)[0]
+        ok = "先把评估工作做好" in answer or "15 days" in answer
+        return f"正确：{'是' if ok else '否'}\n忠实：是"
+    judge = RunJudge(Judge(ScriptedGenerator(verdict)), "fake-judge")
+    run = run_eval(kb, ds, EvalOptions(), answerer=answerer, judge=judge)
+    judge.summarise(run)
+    judged = [c for c in run.cases if "judge" in c]
+    assert len(judged) == 5 and all(c["judge"]["parsed"] for c in judged)
+    m = run.metrics["metrics"]
+    assert m["judge_correctness"] == pytest.approx(2 / 5)  # d1 and d3 of the five answers
+    assert run.metrics["judge"]["agreement"] == 1.0 and run.metrics["judge"]["n"] == 4
+    run.run_id = "A"
+    other = run_eval(kb, ds, EvalOptions(extractive=True))
+    other.run_id = "B"
+    cmp = compare(run, other)
+    judge.pairwise_flips(cmp, run, other)
+    jp = cmp["judge_pairwise"]
+    assert jp["changed_answers"] >= 1
+    # a judge that always picks the answer shown first never wins consistently
+    assert jp["inconsistent"] == jp["changed_answers"] and jp["a_wins"] == jp["b_wins"] == 0
+
+
+def test_cli_generate_refuses_without_model_or_over_an_existing_file(cli_kb):
+    out = cli_kb / "synth.jsonl"
+    proc = zhiku("eval", "generate", "--n", "2", "--out", str(out), "--no-llm", env_extra=FAKE, check=2)
+    assert "needs a model" in proc.stderr and not out.exists()
+    out.write_text("keep me", encoding="utf-8")
+    proc = zhiku("eval", "generate", "--n", "2", "--out", str(out), env_extra=FAKE, check=2)
+    assert "--force" in proc.stderr and out.read_text(encoding="utf-8") == "keep me"
+    proc = zhiku("eval", str(cli_kb / "set.jsonl"), "--judge", "--no-llm", env_extra=FAKE, check=2)
+    assert "--judge needs a model" in proc.stderr

@@ -130,22 +130,30 @@ def _compare(args) -> int:
 
 
 def _generate(args) -> int:
+    from .answer.pipeline import sampling_from
     from .evaluate.synth import generate_cases, write_cases
+    from .render_eval import SynthBar
     if args.n < 1:
         raise UsageError("--n must be at least 1")
     out = Path(args.out)
     if out.exists() and not args.force:
-        raise UsageError(f"{out} exists", "choose another --out, or add --force to overwrite it")
+        raise UsageError(f"{out} already exists", "choose another --out file, or pass --force to replace it")
     with _open(args, _gen_overrides(args)) as kb:
         answerer = _answerer(kb)
         if answerer.generator is None:
-            raise UsageError("eval generate needs a model", "drop --no-llm / generate.backend = none")
-        result = generate_cases(kb, answerer.generator, args.n, seed=args.pick_seed)
+            raise UsageError("eval generate needs a model", "drop --no-llm, or set generate.backend to local/openai")
+        with SynthBar(args.n) as bar:
+            result = generate_cases(kb, answerer.generator, args.n, seed=args.pick_seed, progress=bar,
+                                    sampling=sampling_from(kb.settings.generate))
     write_cases(result.cases, out, overwrite=True)
-    print(f"wrote {len(result.cases)} synthetic cases to {out}", file=sys.stderr)
-    if result.dropped:
-        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(result.dropped.items()))
+    print(f"wrote {len(result.cases)} synthetic cases to {out} ({result.attempts} chunks tried, "
+          f"{result.eligible} eligible)", file=sys.stderr)
+    if result.drops:
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(result.drops.items(), key=lambda kv: -kv[1]))
         print(f"dropped: {reasons}", file=sys.stderr)
+    if len(result.cases) < args.n:
+        print(f"fewer than the {args.n} asked for: the model's drafts failed the checks above; "
+              "a larger model (--model, or --backend openai) keeps more", file=sys.stderr)
     return 0 if result.cases else 1
 
 

@@ -36,6 +36,21 @@ class EvalBar(_Bar):
         self._progress.update(self._task, completed=done, total=total, failed=self.failed, last=record["id"])
 
 
+class SynthBar(_Bar):
+    """Chunks tried and cases kept while ``eval generate`` runs."""
+
+    def __init__(self, wanted: int) -> None:
+        self.console = stderr_console()
+        self._progress = Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("chunks tried · {task.fields[kept]}/%d cases kept" % wanted),
+                                  TimeElapsedColumn(), console=self.console, transient=True,
+                                  disable=not self.console.is_terminal)
+        self._task = self._progress.add_task("synth", total=None, kept=0)
+
+    def __call__(self, tried: int, budget: int, kept: int) -> None:
+        self._progress.update(self._task, completed=tried, total=budget, kept=kept)
+
+
 def print_run(metrics: dict, problems: tuple[str, ...] = (), folder: str = "") -> None:
     out = Console(highlight=False)
     c = metrics["counts"]
@@ -61,6 +76,12 @@ def print_run(metrics: dict, problems: tuple[str, ...] = (), folder: str = "") -
         out.print(f"tokens: {tok['prompt']} prompt ({tok['prompt_per_case']}/case), "
                   f"{tok['completion']} completion ({tok['completion_per_case']}/case)")
     out.print(f"wall time {metrics['cost'].get('wall_s', 0):.1f} s")
+    j = metrics.get("judge")
+    if j:
+        out.print(f"judge {escape(str(j.get('model')))}: agrees with the keyword metric on "
+                  f"{fmt(j.get('agreement'))} of {j.get('n')} answerable cases (kappa {fmt(j.get('kappa'))}); "
+                  f"score–length correlation {fmt(j.get('length_correlation'))}; {j.get('unparsed', 0)} unreadable; "
+                  f"{j.get('seconds', 0):.0f} s judging")
     _print_problems(c, problems)
     if folder:
         out.print(f"report: {folder}/report.html  (summary.md, cases.jsonl, metrics.json next to it)")
@@ -127,6 +148,10 @@ def print_comparison(cmp: dict) -> None:
                 out.print(f"    B: {escape(str(it.get('answer_b') or '')[:100])}")
         if len(items) > 15:
             out.print(f"  … and {len(items) - 15} more (--json for all)")
+    jp = cmp.get("judge_pairwise")
+    if jp:
+        out.print(f"judge {escape(str(jp['model']))}, {jp['changed_answers']} changed answers judged in both orders: "
+                  f"A better {jp['a_wins']}, B better {jp['b_wins']}, inconsistent {jp['inconsistent']}")
     for w in cmp["warnings"]:
         stderr_console().print(f"[yellow]note:[/] {escape(w)}")
     if cmp.get("snapshot_differences"):

@@ -12,7 +12,7 @@ from importlib import resources
 
 from ..backends.generator import Message, _is_cjk
 
-TASKS = ("answer", "rewrite", "rerank")
+TASKS = ("answer", "rewrite", "rerank", "judge", "judge_pair", "synth")
 LANGS = ("zh", "en")
 
 REFUSAL = {"zh": "资料中未提及。", "en": "The knowledge base does not say."}
