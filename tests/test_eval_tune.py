@@ -73,7 +73,8 @@ def test_write_choice_merges_into_config(tmp_path):
     write_choice(home, row)
     s = load_settings(home)
     assert (s.retrieve.rrf_k, s.chunk.max_chars, s.generate.model) == (30, 400, "qwen2.5-0.5b")
-    assert (home / "config.toml.bak").read_text(encoding="utf-8").startswith("[generate]")
+    (backup,) = home.glob("config.toml.bak-*")
+    assert backup.read_text(encoding="utf-8").startswith("[generate]")
 
 
 def test_cli_tune_prints_a_leaderboard_and_rejects_answer_metrics_without_answers(tmp_path):
@@ -87,3 +88,26 @@ def test_cli_tune_prints_a_leaderboard_and_rejects_answer_metrics_without_answer
     assert out["metric"] == "hit@5" and out["rows"] and out["baseline"]["settings"] == {}
     proc = zhiku("tune", str(path), "--metric", "accuracy", env_extra=FAKE, check=2)
     assert "--answers" in proc.stderr
+
+
+def test_search_rows_on_a_chunk_copy_keep_its_chunk_settings(kb_and_set):
+    kb, ds, _ = kb_and_set
+    board = tune(kb, ds, TuneOptions(metric="mrr"), progress=lambda m: None)
+    chunk_rows = [r for r in board.rows if r.stage == "chunking"]
+    winner = max([board.baseline, *chunk_rows], key=lambda r: (r.metrics["mrr"], r.metrics["ndcg@10"]))
+    chunking = {k: v for k, v in winner.settings.items() if k.startswith("chunk.")}
+    for row in (r for r in board.rows if r.stage == "search"):
+        assert {k: v for k, v in row.settings.items() if k.startswith("chunk.")} == chunking
+        assert row.chunks == winner.chunks  # measured on that copy
+
+
+def test_answer_metric_tuning_measures_the_current_settings_with_answers(kb_and_set):
+    kb, ds, _ = kb_and_set
+    from zhiku.evaluate.tune import _View
+    view = _View(kb, load_settings(kb.settings.home, {"generate.backend": "none"}))  # extractive: no model
+    board = tune(view, ds, TuneOptions(metric="accuracy", quick=True, answers=True), progress=lambda m: None)
+    assert board.baseline.stage == "current" and board.baseline.metrics["accuracy"] is not None
+    answer_rows = [r for r in board.rows if r.stage == "answers"]
+    assert {r.settings.get("answer.max_passages") for r in answer_rows} >= {3, 8}
+    if board.best is not None:
+        assert board.best.metrics["accuracy"] > board.baseline.metrics["accuracy"]

@@ -160,11 +160,30 @@ def _generation() -> argparse.ArgumentParser:
 GENERATION_OPTIONS = ("backend", "model", "temperature", "top_k", "top_p", "max_tokens", "seed", "context_window")
 
 
+_TAKES_VALUE = {"--kb", "--home", "--backend", "--model", "--temperature", "--top-k", "--top-p", "--max-tokens",
+                "--seed", "--context-window", "--limit", "-s", "--setting", "--out", "--fail-under", "--fail-over",
+                "--judge-model"}
+
+
 def _with_default_action(argv: Sequence[str] | None) -> list[str]:
-    """``zhiku eval DATASET`` is short for ``zhiku eval run DATASET``."""
+    """``zhiku eval [OPTIONS] DATASET`` is short for ``zhiku eval run [OPTIONS] DATASET``.
+
+    The first word after ``eval`` that is neither an option nor an option's value decides: an
+    action name (run, runs, show, compare, generate) is kept, anything else is a dataset.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) >= 2 and argv[0] == "eval" and argv[1] not in EVAL_ACTIONS and not argv[1].startswith("-"):
-        argv.insert(1, "run")
+    if not argv or argv[0] != "eval":
+        return argv
+    skip = False
+    for word in argv[1:]:
+        if skip:
+            skip = False
+        elif word.startswith("-"):
+            skip = word in _TAKES_VALUE
+        else:
+            if word not in EVAL_ACTIONS:
+                argv.insert(1, "run")
+            break
     return argv
 
 

@@ -40,6 +40,8 @@ def _run(args) -> int:
     gates = [parse_gate(g) for g in args.fail_under] + [parse_gate(g, upper=True) for g in args.fail_over]
     if args.limit < 0:
         raise UsageError("--limit must be 0 (all) or more")
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out} is a file", "give a folder for the run's files")
     dataset = load_dataset(args.dataset)
     if not dataset.cases:
         raise UsageError(f"no valid cases in {args.dataset} ({len(dataset.problems)} invalid lines"
@@ -58,6 +60,10 @@ def _run(args) -> int:
         if judge is not None:
             judge.summarise(run)
         folder = RunStore(kb).save(run, args.out)
+    if run.metrics.get("interrupted"):
+        print(f"zhiku: interrupted after {len(run.cases)} of {len(run.cases) + run.metrics['counts']['not_run']} "
+              f"cases; the partial run is saved in {folder}", file=sys.stderr)
+        return 130
     results = check(run.metrics["metrics"], gates)
     if args.json:
         emit_json({**run.metrics, "folder": str(folder), "problems": list(dataset.problems),
@@ -110,14 +116,19 @@ def _show(args) -> int:
 def _compare(args) -> int:
     from .evaluate.compare import compare
     from .evaluate.report import comparison_html, markdown_summary
-    from .evaluate.runs import RunStore
+    from .evaluate.runs import RunStore, load_folder
     from .render_eval import print_comparison
-    with _open(args, _gen_overrides(args)) as kb:
-        store = RunStore(kb)
-        a, b = store.load(args.run_a), store.load(args.run_b)
+    folders = [Path(r).expanduser() for r in (args.run_a, args.run_b)]
+    if all((f / "metrics.json").is_file() for f in folders) and not args.judge:  # two run folders: no KB needed
+        a, b = (load_folder(f) for f in folders)
         result = compare(a, b)
-        if args.judge:
-            _judge(kb, args).pairwise_flips(result, a, b)
+    else:
+        with _open(args, _gen_overrides(args)) as kb:
+            store = RunStore(kb)
+            a, b = store.load(args.run_a), store.load(args.run_b)
+            result = compare(a, b)
+            if args.judge:
+                _judge(kb, args).pairwise_flips(result, a, b)
     if args.report:
         Path(args.report).write_text(comparison_html(result), encoding="utf-8")
     if args.markdown:
@@ -165,6 +176,9 @@ def cmd_tune(args) -> int:
     if not dataset.cases:
         raise UsageError(f"no valid cases in {args.dataset}", "see docs/evaluation.md for the format")
     from .evaluate.gates import KNOWN
+    args.metric = args.metric.strip().lower()
+    if args.limit < 0:
+        raise UsageError("--limit must be 0 (all) or more")
     if args.metric not in KNOWN:
         raise UsageError(f"unknown metric {args.metric!r}", f"known metrics: {', '.join(KNOWN)}")
     if args.metric not in ("hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10") and not args.answers:
@@ -178,7 +192,7 @@ def cmd_tune(args) -> int:
     if args.json:
         emit_json(board.as_dict())
     else:
-        print_leaderboard(board)
+        print_leaderboard(board, written=args.write)
     if args.write and board.best is not None:
         print(f"wrote the winning settings to {path}", file=sys.stderr)
     return 0

@@ -118,7 +118,7 @@ def print_runs(rows) -> None:
     import time
     table = Table(show_header=True, header_style="bold")
     for col in ("run", "created", "dataset", "kind", "hit@5", "mrr", "accuracy", "refusal"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("run", "created"))
     for r in rows:
         m = r.metrics
         table.add_row(r.id, time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)),
@@ -160,7 +160,7 @@ def print_comparison(cmp: dict) -> None:
             out.print(f"  {escape(d)}")
 
 
-def print_leaderboard(board) -> None:
+def print_leaderboard(board, written: bool = False) -> None:
     out = Console(highlight=False, width=max(Console().width, 100))
     from .evaluate.tune import describe
     table = Table(title=f"tune: best {board.metric} first", show_header=True, header_style="bold")
@@ -178,7 +178,8 @@ def print_leaderboard(board) -> None:
         out.print(f"best: {describe(board.best.settings)}\n  vs current: {board.metric} {d:+.3f} "
                   f"(95% CI [{lo:+.3f}, {hi:+.3f}]){sure}; mrr {_delta(b, c, 'mrr')}, "
                   f"ndcg@10 {_delta(b, c, 'ndcg@10')}")
-        out.print("apply it with: zhiku tune … --write   (or set these keys in config.toml)")
+        if not written:
+            out.print("apply it with: zhiku tune … --write   (or set these keys in config.toml)")
     for note in board.notes:
         out.print(f"[yellow]note:[/] {escape(note)}")
 

@@ -41,7 +41,8 @@ def load_dataset(path: str | Path) -> Dataset:
     """Read a question set; invalid lines are skipped and listed in ``problems`` with their line number."""
     try:
         data = Path(path).read_bytes()
-        lines = data.decode("utf-8-sig").splitlines()
+        # split on \n only: JSON strings may hold U+2028/U+2029/U+0085 raw, and splitlines() splits there
+        lines = [line.rstrip("\r") for line in data.decode("utf-8-sig").split("\n")]
     except FileNotFoundError as exc:
         raise UsageError(f"question set not found: {path}", "give the path of a .jsonl file") from exc
     except (OSError, UnicodeDecodeError) as exc:
@@ -79,14 +80,17 @@ def _case(obj: dict) -> Case:
     if not isinstance(question, str) or not question.strip():
         raise ValueError("question must be a non-empty string")
     cid = obj["id"]
-    if not isinstance(cid, (str, int)) or not str(cid).strip():
+    if isinstance(cid, bool) or not isinstance(cid, (str, int)) or not str(cid).strip():
         raise ValueError("id must be a non-empty string")
     answerable = obj.get("answerable", True)
     if not isinstance(answerable, bool):
         raise ValueError(f"answerable must be true or false, got {answerable!r}")
+    synthetic = obj.get("synthetic", False)
+    if not isinstance(synthetic, bool):
+        raise ValueError(f"synthetic must be true or false, got {synthetic!r}")
     return Case(id=str(cid), question=question, answerable=answerable,
                 answer_keywords=_keywords(obj.get("answer_keywords", [])), evidence=_evidence(obj.get("evidence", [])),
-                synthetic=bool(obj.get("synthetic", False)), reference_answer=str(obj.get("reference_answer") or ""))
+                synthetic=synthetic, reference_answer=str(obj.get("reference_answer") or ""))
 
 
 def _keywords(raw) -> tuple[tuple[str, ...], ...]:

@@ -56,36 +56,54 @@ def run_eval(kb, dataset: Dataset, options: EvalOptions = EvalOptions(), answere
     scorer = CaseScorer(kb.store.iter_chunks())
     if not options.retrieval_only and answerer is None:
         answerer = kb.answerer(extractive=options.extractive)
-    records = []
+    records: list[dict] = []
+    interrupted = False
     for i, case in enumerate(cases, 1):
-        record = _one(kb, case, scorer, answerer, options.extractive)
-        if judge is not None and record.get("answer") is not None and not record["error"]:
-            record["judge"] = judge.judge_case(case, record)
+        try:
+            record = _one(kb, case, scorer, answerer, options.extractive, judge)
+        except KeyboardInterrupt:  # keep what is done: the caller stores a partial run
+            interrupted = True
+            break
         records.append(record)
         if progress:
             progress(i, len(cases), record)
     metrics = aggregate(records, retrieval_only=options.retrieval_only)
     metrics["cost"]["wall_s"] = round(time.perf_counter() - t0, 3)
     metrics["counts"]["skipped_lines"] = len(dataset.problems)
-    metrics.update(kb=kb.name, dataset=dataset.path, retrieval_only=options.retrieval_only)
+    metrics["counts"]["not_run"] = len(cases) - len(records)
+    metrics.update(kb=kb.name, dataset=dataset.path, retrieval_only=options.retrieval_only, interrupted=interrupted)
+    warnings = []
+    if not options.retrieval_only and kb.settings.retrieve.k < K:
+        warnings.append(f"retrieve.k is {kb.settings.retrieve.k}: answers see that many hits, so hit@k for larger k "
+                        "is measured on fewer than k hits")
+    metrics["warnings"] = warnings
     return EvalRun(records, metrics, problems=dataset.problems)
 
 
-def _one(kb, case: Case, scorer: CaseScorer, answerer, extractive: bool) -> dict:
+def _one(kb, case: Case, scorer: CaseScorer, answerer, extractive: bool, judge) -> dict:
+    """One case measured; an error is recorded in the case (its metrics cleared), never raised."""
     record = scorer.blank(case)
     try:
         if answerer is None:
             t = time.perf_counter()
-            result = kb.search(case.question)
-            record["timings"] = {"retrieve_s": round(time.perf_counter() - t, 4),
-                                 "total_s": round(time.perf_counter() - t, 4)}
-            scorer.score_hits(record, case, result.hits)
+            result = kb.search(case.question, k=K)
+            seconds = round(time.perf_counter() - t, 4)
+            record["timings"] = {"retrieve_s": seconds, "total_s": seconds}
+            scorer.score_hits(record, case, result.hits[:K])
         else:
             answer = answerer.ask(case.question, extractive=extractive)
-            scorer.score_hits(record, case, answer.hits)
+            scorer.score_hits(record, case, answer.hits[:K])
             scorer.score_answer(record, case, answer)
+        if judge is not None and record["answer"] is not None and not record["error"]:
+            record["judge"] = judge.judge_case(case, record)
+            for name in ("correctness", "faithfulness"):
+                record["metrics"][f"judge_{name}"] = record["judge"].get(name)
     except ZhikuError as exc:
         log.warning("case %s failed: %s", case.id, exc)
         record["error"] = str(exc)
+    except Exception as exc:  # a bug: recorded with its type so the run still finishes and can be reported
+        log.exception("case %s failed", case.id)
+        record["error"] = f"unexpected {type(exc).__name__}: {exc}"
+    if record["error"]:
         record["metrics"] = {}
     return record

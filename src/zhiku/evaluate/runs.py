@@ -8,6 +8,7 @@ killed midway leaves no half run behind (only a ``.tmp-*`` folder that the next 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -19,6 +20,9 @@ from ..store.eval_runs import EvalRunIndex, RunRow
 from .runner import EvalRun
 
 FILES = ("metrics.json", "cases.jsonl", "snapshot.json", "report.html", "summary.md")
+STALE_S = 3600  # a temporary run folder older than this is from a killed save
+
+log = logging.getLogger(__name__)
 
 
 class RunStore:
@@ -34,8 +38,9 @@ class RunStore:
         run.metrics = {"run_id": run.run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%S",
                                                                       time.localtime(created)), **run.metrics}
         self.root.mkdir(parents=True, exist_ok=True)
-        for stale in self.root.glob(".tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+        for stale in self.root.glob(".tmp-*"):  # left by a killed save; a young one may be another save's
+            if time.time() - stale.stat().st_mtime > STALE_S:
+                shutil.rmtree(stale, ignore_errors=True)
         tmp = self.root / f".tmp-{run.run_id}"
         tmp.mkdir()
         _write_files(tmp, run)
@@ -67,8 +72,9 @@ class RunStore:
             if len(rows) < need:
                 raise UsageError(f"there is no {ref} run in knowledge base {self.kb.name!r}",
                                  f"run one with: zhiku eval DATASET --kb {self.kb.name}")
-            return Path(rows[-need].folder)
-        found = [r for r in rows if r.id == ref] or [r for r in rows if r.id.startswith(ref)]
+            found = [rows[-need]]
+        else:
+            found = [r for r in rows if r.id == ref] or [r for r in rows if r.id.startswith(ref)]
         if len(found) != 1:
             what = "no run" if not found else f"{len(found)} runs"
             raise UsageError(f"{what} matching {ref!r} in knowledge base {self.kb.name!r}",
@@ -76,7 +82,7 @@ class RunStore:
         folder = Path(found[0].folder)
         if not (folder / "metrics.json").is_file():
             raise UsageError(f"run {found[0].id} is indexed but its folder {folder} is gone",
-                             "delete it from the list with: zhiku eval runs --prune")
+                             f"forget such runs with: zhiku eval runs --prune --kb {self.kb.name}")
         return folder
 
     def prune(self) -> list[str]:
@@ -107,9 +113,12 @@ def _write_files(folder: Path, run: EvalRun) -> None:
     with open(folder / "cases.jsonl", "w", encoding="utf-8") as fh:
         for case in run.cases:
             fh.write(json.dumps(case, ensure_ascii=False) + "\n")
-    (folder / "report.html").write_text(html_report(run.metrics, run.cases, run.snapshot), encoding="utf-8")
-    (folder / "summary.md").write_text(markdown_summary(run.metrics, run.snapshot, cases=run.cases),
-                                       encoding="utf-8")
+    try:  # the figures above are the run; a report that fails to render must not lose them
+        (folder / "report.html").write_text(html_report(run.metrics, run.cases, run.snapshot), encoding="utf-8")
+        (folder / "summary.md").write_text(markdown_summary(run.metrics, run.snapshot, cases=run.cases),
+                                           encoding="utf-8")
+    except Exception:  # noqa: BLE001 - a report bug; the run is still stored
+        log.exception("could not write the report of run %s", run.run_id)
 
 
 def copy_to(folder: Path, out: Path) -> None:

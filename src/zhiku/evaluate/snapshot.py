@@ -48,7 +48,8 @@ def kb_fingerprint(kb) -> dict:
     for r in records:
         h.update(f"{r.source}\0{r.content_hash}\0{r.chunker}\n".encode())
     return {"name": kb.name, "content_sha256": h.hexdigest(), "sources": len(records),
-            "chunks": kb.store.chunk_count()}
+            "chunks": kb.store.chunk_count(),
+            "chunked_with": sorted({r.chunker for r in records})}  # what the KB was built with, not the config
 
 
 def _generator(s) -> dict:

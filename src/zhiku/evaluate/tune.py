@@ -14,12 +14,14 @@ to the config only when asked (``--write``), and only when they beat the current
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from ..config import ChunkSettings, Settings
+from .case_metrics import RETRIEVAL
 from .compare import paired_bootstrap
 from .dataset import Dataset
 from .runner import EvalOptions, run_eval
@@ -74,8 +76,14 @@ class Leaderboard:
 
 
 def _key(row: Row, metric: str) -> tuple:
+    """Ranking key: the metric, then MRR and nDCG@10 to break ties, then the faster (display order only)."""
     m = row.metrics
     return (m.get(metric) or 0.0, m.get("mrr") or 0.0, m.get("ndcg@10") or 0.0, -row.seconds)
+
+
+def _beats(row: Row, other: Row, metric: str) -> bool:
+    """Strictly better on quality; timing never decides (it is noise between identical configurations)."""
+    return _key(row, metric)[:3] > _key(other, metric)[:3]
 
 
 class _MemoQueries:
@@ -105,18 +113,26 @@ def tune(kb, dataset: Dataset, options: TuneOptions, progress: Callable[[str], N
 
 def _tune(kb, dataset: Dataset, options: TuneOptions, progress: Callable[[str], None]) -> Leaderboard:
     board = Leaderboard(options.metric)
-    board.baseline = _measure(kb, dataset, options, {}, "current", retrieval_only=True)
+    # retrieval stages are judged on retrieval: tuning an answer metric picks retrieval by hit@5 first
+    search = options if options.metric in RETRIEVAL else dataclasses.replace(options, metric="hit@5")
+    board.baseline = _measure(kb, dataset, search, {}, "current", retrieval_only=True)
     board.rows.append(board.baseline)
-    progress(f"current settings: {options.metric} {_fmt(board.baseline.metrics.get(options.metric))}")
+    progress(f"current settings: {search.metric} {_fmt(board.baseline.metrics.get(search.metric))}")
     best_kb, best = kb, board.baseline
     if not options.quick:
-        best_kb, best = _chunk_stage(kb, dataset, options, board, progress)
-    best = _search_stage(best_kb, dataset, options, board, best, progress)
-    if options.answers:
+        best_kb, best = _chunk_stage(kb, dataset, search, board, progress)
+    best = _search_stage(best_kb, dataset, search, board, best, progress)
+    if options.answers and options.metric in RETRIEVAL:
+        board.notes.append(f"answer stage skipped: {options.metric} does not depend on answer settings "
+                           "(tune an answer metric, e.g. --metric accuracy)")
+    elif options.answers:
+        progress("answers: the current settings first, then the best retrieval settings (slow)…")
+        board.baseline = _measure(kb, dataset, options, {}, "current", retrieval_only=False)
+        board.rows.append(board.baseline)
         best = _answer_stage(best_kb, dataset, options, board, best, progress)
     if best_kb is not kb:
         best_kb.close()
-    board.best = best if _key(best, options.metric)[:3] > _key(board.baseline, options.metric)[:3] else None
+    board.best = best if _beats(best, board.baseline, options.metric) else None
     if board.best is not None:
         ids = [cid for cid in board.baseline.per_case if cid in board.best.per_case]
         board.interval = paired_bootstrap([board.baseline.per_case[i] for i in ids],
@@ -190,7 +206,7 @@ def _chunk_stage(kb, dataset, options, board, progress):
         board.rows.append(row)
         progress(f"  {options.metric} {_fmt(row.metrics.get(options.metric))} ({row.chunks} chunks, "
                  f"built in {build_s:.0f} s)")
-        if _key(row, options.metric) > _key(best, options.metric):
+        if _beats(row, best, options.metric):
             if best_kb is not kb:
                 best_kb.close()
             best_kb, best = copy, row
@@ -204,15 +220,30 @@ def chunked_copy(kb, chunk: ChunkSettings):
     from ..ingest.chunker import fingerprint
     from ..ingest.discover import Found
     from ..kb import KnowledgeBase
+    from ..errors import EmbedderMismatch
     home = kb.settings.home / "tune" / kb.name / fingerprint(chunk)[:12]
     settings = dataclasses.replace(kb.settings, home=home, chunk=chunk)
-    copy = KnowledgeBase.open(kb.name, settings=settings, embedder=kb.embedder)
+    try:
+        copy = KnowledgeBase.open(kb.name, settings=settings, embedder=kb.embedder)
+    except EmbedderMismatch:  # built before an embedder change: stale, build it again
+        shutil.rmtree(home)
+        copy = KnowledgeBase.open(kb.name, settings=settings, embedder=kb.embedder)
+    copy.segmenter = kb.segmenter  # the user dictionary lives in the real home
     t0 = time.perf_counter()
     ingestor, notes = copy._ingestor(), []
-    for record in kb.documents():
+    records = kb.documents()
+    for record in records:
         outcome = ingestor.add_one(Found(record.path, record.source, os_path=record.path), _Quiet())
+        stored = copy.store.get_source(record.path)
         if outcome.status == "skipped":
             notes.append(f"tune copy: {record.source} skipped ({outcome.reason})")
+        elif stored is not None and stored.content_hash != record.content_hash:
+            notes.append(f"tune copy: {record.source} changed on disk since it was added; the copy has the new "
+                         "text (run zhiku sync to update the knowledge base)")
+    wanted = {r.path for r in records}
+    for extra in copy.documents():  # removed from the knowledge base since the copy was built
+        if extra.path not in wanted:
+            copy.store.remove_source(extra.path)
     return copy, time.perf_counter() - t0, notes
 
 
@@ -229,39 +260,44 @@ def _search_stage(kb, dataset, options, board, best: Row, progress) -> Row:
         if dim != "mode" and mode != "hybrid":
             continue  # fusion settings do nothing outside hybrid mode
         for value in values:
-            trial = _differing(kb.settings, {**current, **_dim(dim, value)})
+            search_part = {k: v for k, v in {**current, **_dim(dim, value)}.items() if not k.startswith("chunk.")}
+            trial = {**chunk_part, **_differing(kb.settings, search_part)}
             if trial == current or any(r.settings == trial for r in board.rows):
                 continue
             row = _measure(kb, dataset, options, trial, "search", retrieval_only=True,
                            overrides={k: v for k, v in trial.items() if not k.startswith("chunk.")})
             board.rows.append(row)
             progress(f"  {describe(trial)}: {options.metric} {_fmt(row.metrics.get(options.metric))}")
-            if _key(row, options.metric) > _key(best, options.metric):
+            if _beats(row, best, options.metric):
                 best, current = row, trial
     return best
 
 
 def _answer_stage(kb, dataset, options, board, best: Row, progress) -> Row:
     base = dict(best.settings)
-    progress("answers: measuring the best retrieval settings with the model (slow)…")
-    first = _measure(kb, dataset, options, base, "answers", retrieval_only=False,
-                     overrides={k: v for k, v in base.items() if not k.startswith("chunk.")})
-    board.rows.append(first)
-    top = first
+    top = board.baseline  # the current settings measured with answers
+    if base:
+        first = _measure(kb, dataset, options, base, "answers", retrieval_only=False,
+                         overrides={k: v for k, v in base.items() if not k.startswith("chunk.")})
+        board.rows.append(first)
+        progress(f"  {describe(base)}: {options.metric} {_fmt(first.metrics.get(options.metric))}")
+        top = first if _beats(first, top, options.metric) else top
+    chunk_part = {k: v for k, v in base.items() if k.startswith("chunk.")}
     trials = [{"answer.max_passages": n} for n in PASSAGES]
     if options.rerank:
         trials.append({"answer.rerank": "llm"})
     for extra in trials:
-        trial = _differing(kb.settings, {**base, **extra})
+        search_part = {k: v for k, v in {**base, **extra}.items() if not k.startswith("chunk.")}
+        trial = {**chunk_part, **_differing(kb.settings, search_part)}
         if trial == base:
             continue
         row = _measure(kb, dataset, options, trial, "answers", retrieval_only=False,
                        overrides={k: v for k, v in trial.items() if not k.startswith("chunk.")})
         board.rows.append(row)
         progress(f"  {describe(trial)}: {options.metric} {_fmt(row.metrics.get(options.metric))}")
-        if _key(row, options.metric) > _key(top, options.metric):
+        if _beats(row, top, options.metric):
             top = row
-    return top if top is not first else best
+    return top
 
 
 def _differing(settings: Settings, trial: dict) -> dict:
@@ -295,7 +331,7 @@ def _fmt(v) -> str:
 
 
 def write_choice(home: Path, row: Row) -> Path:
-    """Merge ``row.settings`` into ``home/config.toml`` (the old file is kept as config.toml.bak)."""
+    """Merge ``row.settings`` into ``home/config.toml``; the file as it was is kept as config.toml.bak-TIME."""
     import tomllib
     path = home / "config.toml"
     current: dict = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -303,7 +339,8 @@ def write_choice(home: Path, row: Row) -> Path:
         section, name = key.split(".")
         current.setdefault(section, {})[name] = value
     if path.exists():
-        path.with_suffix(".toml.bak").write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+        backup = home / f"config.toml.bak-{time.strftime('%Y%m%d-%H%M%S')}"
+        backup.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     home.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".toml.tmp")
     tmp.write_text(_toml(current), encoding="utf-8")
