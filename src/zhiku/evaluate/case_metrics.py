@@ -25,15 +25,19 @@ class CaseScorer:
         self._by_source: dict[str, list[str]] = defaultdict(list)
         for c in chunks:
             self._by_source[c.source].append(squash(c.text))
+        # every path suffix of a source ("notes/a.md" → "notes/a.md", "a.md"): evidence may name either
+        self._by_suffix: dict[str, list[str]] = defaultdict(list)
+        for source in self._by_source:
+            parts = source.split("/")
+            for i in range(len(parts)):
+                self._by_suffix["/".join(parts[i:])].append(source)
 
     def n_relevant(self, case: Case) -> int:
-        count = 0
-        for source, texts in self._by_source.items():
-            wanted = [squash(e.text) for e in case.evidence
-                      if source == e.source or source.endswith("/" + e.source)]
-            if wanted:
-                count += sum(any(w in t for w in wanted) for t in texts)
-        return count
+        wanted: dict[str, list[str]] = defaultdict(list)
+        for e in case.evidence:
+            for source in self._by_suffix.get(e.source, ()):
+                wanted[source].append(squash(e.text))
+        return sum(any(w in t for w in ws) for source, ws in wanted.items() for t in self._by_source[source])
 
     def blank(self, case: Case) -> dict:
         return {"id": case.id, "question": case.question, "answerable": case.answerable,
