@@ -233,3 +233,12 @@ def test_cli_generate_refuses_without_model_or_over_an_existing_file(cli_kb):
     assert "--force" in proc.stderr and out.read_text(encoding="utf-8") == "keep me"
     proc = zhiku("eval", str(cli_kb / "set.jsonl"), "--judge", "--no-llm", env_extra=FAKE, check=2)
     assert "--judge needs a model" in proc.stderr
+
+
+def test_cli_compare_judge_options_parse():
+    from zhiku.cli import _with_default_action, build_parser
+    args = build_parser().parse_args(_with_default_action(["eval", "compare", "a", "b", "--judge",
+                                                           "--judge-model", "qwen2.5-0.5b"]))
+    assert (args.action, args.judge, args.judge_model) == ("compare", True, "qwen2.5-0.5b")
+    args = build_parser().parse_args(_with_default_action(["eval", "--kb", "x", "set.jsonl", "--judge"]))
+    assert (args.action, args.kb, args.dataset, args.judge_model) == ("run", "x", "set.jsonl", None)

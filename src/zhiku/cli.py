@@ -114,6 +114,7 @@ def _eval_parsers(sub) -> None:
     c.add_argument("--markdown", metavar="FILE", help="write a Markdown summary of the comparison")
     c.add_argument("--judge", action="store_true",
                    help="also judge changed answers pairwise with the model (both orders; only consistent wins)")
+    c.add_argument("--judge-model", metavar="MODEL", help="judge with this model instead of generate.model")
     g = es.add_parser("generate", parents=[_common(), _generation()],
                       help="synthesise question/answer/evidence cases from the knowledge base with the model")
     g.add_argument("--n", type=int, default=50, help="cases wanted (default %(default)s)")
