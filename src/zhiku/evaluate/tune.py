@@ -260,14 +260,10 @@ def _search_stage(kb, dataset, options, board, best: Row, progress) -> Row:
         if dim != "mode" and mode != "hybrid":
             continue  # fusion settings do nothing outside hybrid mode
         for value in values:
-            search_part = {k: v for k, v in {**current, **_dim(dim, value)}.items() if not k.startswith("chunk.")}
-            trial = {**chunk_part, **_differing(kb.settings, search_part)}
+            trial = _trial(kb.settings, chunk_part, {**current, **_dim(dim, value)})
             if trial == current or any(r.settings == trial for r in board.rows):
                 continue
-            row = _measure(kb, dataset, options, trial, "search", retrieval_only=True,
-                           overrides={k: v for k, v in trial.items() if not k.startswith("chunk.")})
-            board.rows.append(row)
-            progress(f"  {describe(trial)}: {options.metric} {_fmt(row.metrics.get(options.metric))}")
+            row = _try(kb, dataset, options, board, trial, "search", progress)
             if _beats(row, best, options.metric):
                 best, current = row, trial
     return best
@@ -277,27 +273,35 @@ def _answer_stage(kb, dataset, options, board, best: Row, progress) -> Row:
     base = dict(best.settings)
     top = board.baseline  # the current settings measured with answers
     if base:
-        first = _measure(kb, dataset, options, base, "answers", retrieval_only=False,
-                         overrides={k: v for k, v in base.items() if not k.startswith("chunk.")})
-        board.rows.append(first)
-        progress(f"  {describe(base)}: {options.metric} {_fmt(first.metrics.get(options.metric))}")
+        first = _try(kb, dataset, options, board, base, "answers", progress)
         top = first if _beats(first, top, options.metric) else top
     chunk_part = {k: v for k, v in base.items() if k.startswith("chunk.")}
     trials = [{"answer.max_passages": n} for n in PASSAGES]
     if options.rerank:
         trials.append({"answer.rerank": "llm"})
     for extra in trials:
-        search_part = {k: v for k, v in {**base, **extra}.items() if not k.startswith("chunk.")}
-        trial = {**chunk_part, **_differing(kb.settings, search_part)}
+        trial = _trial(kb.settings, chunk_part, {**base, **extra})
         if trial == base:
             continue
-        row = _measure(kb, dataset, options, trial, "answers", retrieval_only=False,
-                       overrides={k: v for k, v in trial.items() if not k.startswith("chunk.")})
-        board.rows.append(row)
-        progress(f"  {describe(trial)}: {options.metric} {_fmt(row.metrics.get(options.metric))}")
+        row = _try(kb, dataset, options, board, trial, "answers", progress)
         if _beats(row, top, options.metric):
             top = row
     return top
+
+
+def _trial(settings: Settings, chunk_part: dict, wanted: dict) -> dict:
+    """A configuration: the copy's chunking plus the other settings that differ from ``settings``."""
+    rest = {k: v for k, v in wanted.items() if not k.startswith("chunk.")}
+    return {**chunk_part, **_differing(settings, rest)}
+
+
+def _try(kb, dataset, options, board, trial: dict, stage: str, progress) -> Row:
+    """Measure ``trial`` on ``kb`` (already chunked as the trial says), add it to the board, report it."""
+    row = _measure(kb, dataset, options, trial, stage, retrieval_only=stage != "answers",
+                   overrides={k: v for k, v in trial.items() if not k.startswith("chunk.")})
+    board.rows.append(row)
+    progress(f"  {describe(trial)}: {options.metric} {_fmt(row.metrics.get(options.metric))}")
+    return row
 
 
 def _differing(settings: Settings, trial: dict) -> dict:
