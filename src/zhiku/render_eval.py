@@ -83,6 +83,8 @@ def print_run(metrics: dict, problems: tuple[str, ...] = (), folder: str = "") -
                   f"score–length correlation {fmt(j.get('length_correlation'))}; {j.get('unparsed', 0)} unreadable; "
                   f"{j.get('seconds', 0):.0f} s judging")
     _print_problems(c, problems)
+    for w in metrics.get("warnings") or ():
+        stderr_console().print(f"[yellow]note:[/] {escape(w)}")
     if folder:
         out.print(f"report: {folder}/report.html  (summary.md, cases.jsonl, metrics.json next to it)")
 

@@ -164,6 +164,8 @@ class _View:
     def search(self, query, k=None, mode=None):
         from ..retrieve.search import search
         cfg = self.settings.retrieve
+        if k is not None or mode is not None:
+            cfg = dataclasses.replace(cfg, k=k if k is not None else cfg.k, mode=mode or cfg.mode)
         return search(query, self._kb.store, self._kb.embedder, self._kb.segmenter, cfg)
 
     def answerer(self, extractive: bool = False, progress=None):
