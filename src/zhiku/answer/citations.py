@@ -65,6 +65,13 @@ def find_markers(answer: str) -> list[tuple[int, int, tuple[int, ...]]]:
     return out
 
 
+def strip_markers(text: str) -> str:
+    """``text`` without its ``[n]`` citation markers (and the space before each)."""
+    for start, end, _nums in reversed(find_markers(text)):
+        text = text[:start].rstrip() + text[end:]
+    return text
+
+
 def _is_definition(text: str, m: re.Match) -> bool:
     """``[1]: https://…`` or ``[^1]: …`` at the start of a line defines a reference; it cites nothing."""
     line_start = text.rfind("\n", 0, m.start()) + 1

@@ -13,7 +13,8 @@ from typing import Callable, Sequence
 from ..backends.generator import Generator, Message, Sampling, estimate_tokens
 from ..config import AnswerSettings, GenerateSettings
 from ..errors import ContextTooSmall, StreamInterrupted, UsageError
-from .citations import SUPPORT_THRESHOLD, check_citations, clean_invalid, find_markers, novel_support, support
+from .citations import (SUPPORT_THRESHOLD, check_citations, clean_invalid, find_markers, novel_support,
+                        strip_markers, support)
 from .packing import MIN_PASSAGE_TOKENS, pack, render
 from .prompts import REFUSAL, language_of, template
 from .refusal import evidence_strength, is_decline
@@ -94,7 +95,7 @@ class Answerer:
         if not use_llm:  # no model to rewrite with: retrieve with the previous question's words as context
             return f"{history[-1].question} {question}"
         t = time.perf_counter()
-        shown = "\n".join(f"Q: {h.question}\nA: {_strip_markers(h.answer)[:HISTORY_ANSWER_CHARS]}" for h in history)
+        shown = "\n".join(f"Q: {h.question}\nA: {strip_markers(h.answer)[:HISTORY_ANSWER_CHARS]}" for h in history)
         messages = template("rewrite", lang).messages(history=shown, question=question)
         sampling = dataclasses.replace(self.sampling, temperature=0.0, max_tokens=REWRITE_TOKENS)
         rewritten = self.generator.complete(messages, sampling).strip().splitlines()
@@ -251,11 +252,6 @@ def _history_messages(history: list[Turn]) -> list[Message]:
     msgs: list[Message] = []
     for turn in history:
         msgs.append(Message("user", turn.question))
-        msgs.append(Message("assistant", _strip_markers(turn.answer)[:HISTORY_ANSWER_CHARS]))
+        msgs.append(Message("assistant", strip_markers(turn.answer)[:HISTORY_ANSWER_CHARS]))
     return msgs
 
-
-def _strip_markers(text: str) -> str:
-    for start, end, _nums in reversed(find_markers(text)):
-        text = text[:start].rstrip() + text[end:]
-    return text

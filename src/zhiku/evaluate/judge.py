@@ -36,7 +36,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
-from ..answer.citations import find_markers
+from ..answer.citations import strip_markers
 from ..answer.prompts import REFUSAL, language_of, template
 from ..backends.generator import Generator, Sampling
 
@@ -155,9 +155,7 @@ class Judge:
 
 def normalise(text: str, cap: int, lang: str = "zh") -> str:
     """Citation markers removed, whitespace folded, at most ``cap`` characters (then a note saying so)."""
-    for start, end, _ in reversed(find_markers(text)):
-        text = text[:start].rstrip() + text[end:]
-    text = " ".join(text.split())
+    text = " ".join(strip_markers(text).split())
     if len(text) <= cap:
         return text
     return text[:cap].rstrip() + _CUT_NOTE[lang]

@@ -7,6 +7,8 @@ import math
 from html import escape
 from typing import Any, Sequence
 
+from .metrics import percentile as _percentile
+
 DASH = "–"
 GOOD, BAD, NEUTRAL, BAR, INK, GRID = "#2e7d32", "#c62828", "#9e9e9e", "#3f6fb5", "#222", "#ddd"
 
@@ -36,14 +38,9 @@ def fmt_secs(v: Any) -> str:
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linear-interpolated percentile (q in 0..100) of the values; None when empty."""
-    xs = sorted(v for v in values if is_num(v))
-    if not xs:
-        return None
-    pos = (len(xs) - 1) * q / 100.0
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+    """``metrics.percentile`` over the numeric values; None when there are none."""
+    xs = [v for v in values if is_num(v)]
+    return _percentile(xs, q) if xs else None
 
 
 def _svg(width: int, height: int, label: str, body: list[str]) -> str:
