@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="ingest the bundled sample folder and answer a question from it")
     m.add_argument("question", nargs="?", default="中文关键词检索为什么要先分词？", metavar="QUESTION")
     _eval_parsers(sub)
+
+    ky = sub.add_parser("keys", parents=[_common()], help="API keys for the server: create (shown once), list, revoke")
+    ky.add_argument("action", nargs="?", default="list", choices=["create", "list", "revoke"])
+    ky.add_argument("id", nargs="?", metavar="ID", help="revoke: the key's id (as `zhiku keys list` shows it)")
+    ky.add_argument("--scope", choices=["read", "write", "admin"], default="read", help="create: default %(default)s")
+    ky.add_argument("--label", default="", help="create: a note on who or what uses the key")
+    ky.add_argument("--json", action="store_true")
     return p
 
 

@@ -217,3 +217,44 @@ def cmd_models(args) -> int:
         path = assemble(PACKS[args.name], settings.model_dir, bar.update, force=args.force)
     print(f"{args.name} ready: {path} (checksum verified)")
     return 0
+
+
+def cmd_keys(args) -> int:
+    from .config import load_settings
+    from .kb import validate_name
+    from .store.keys import ALL_KBS, KeyStore
+    store = KeyStore(load_settings(args.home).home)
+    try:
+        if args.action == "create":
+            if args.kb != ALL_KBS:
+                validate_name(args.kb)
+            key, record = store.create(args.kb, args.scope, args.label)
+            if args.json:
+                emit_json({"key": key, **record.__dict__})
+            else:
+                print(key)
+                print(f"{record.scope} key {record.id} for knowledge base {record.kb!r}. It is shown only now: "
+                      "store it somewhere safe (zhiku keeps only its hash).", file=sys.stderr)
+        elif args.action == "revoke":
+            if not args.id:
+                raise UsageError("keys revoke needs the key's ID", "list keys with: zhiku keys list")
+            record = store.revoke(args.id)
+            print(f"revoked key {record.id} ({record.scope} on {record.kb!r})")
+        else:
+            _print_keys(store.list(), args.json)
+    finally:
+        store.close()
+    return 0
+
+
+def _print_keys(keys, as_json: bool) -> None:
+    import time
+    if as_json:
+        emit_json([k.__dict__ for k in keys])
+        return
+    when = lambda t: time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "-"  # noqa: E731
+    for k in keys:
+        state = f"revoked {when(k.revoked_at)}" if k.revoked_at else f"last used {when(k.last_used_at)}"
+        print(f"{k.id}  {k.scope:5}  kb={k.kb:12}  created {when(k.created_at)}  {state}  {k.label}")
+    if not keys:
+        print("no API keys yet: zhiku keys create --kb NAME --scope read")

@@ -75,3 +75,15 @@ class StreamInterrupted(GeneratorError):
 
 class ContextTooSmall(GeneratorError, UsageError):
     """The question (and history) do not fit in the model's context window."""
+
+
+class AuthError(ZhikuError):
+    """A request's API key is missing, unknown, revoked or malformed (HTTP 401)."""
+
+    status = 401
+
+
+class Forbidden(AuthError):
+    """The key is valid but not for this knowledge base or scope (HTTP 403)."""
+
+    status = 403
