@@ -87,3 +87,7 @@ class Forbidden(AuthError):
     """The key is valid but not for this knowledge base or scope (HTTP 403)."""
 
     status = 403
+
+
+class GeneratorBusy(GeneratorError):
+    """Every generation slot stayed busy for longer than the caller was willing to wait."""
