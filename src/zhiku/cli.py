@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("question", nargs="?", default="中文关键词检索为什么要先分词？", metavar="QUESTION")
     _eval_parsers(sub)
 
+    sv = sub.add_parser("serve", parents=[_common()], help="HTTP API server (keys required off loopback)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s: this machine only)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--keys", action="store_true", help="require API keys on loopback too (always on elsewhere)")
+
     ky = sub.add_parser("keys", parents=[_common()], help="API keys for the server: create (shown once), list, revoke")
     ky.add_argument("action", nargs="?", default="list", choices=["create", "list", "revoke"])
     ky.add_argument("id", nargs="?", metavar="ID", help="revoke: the key's id (as `zhiku keys list` shows it)")

@@ -258,3 +258,11 @@ def _print_keys(keys, as_json: bool) -> None:
         print(f"{k.id}  {k.scope:5}  kb={k.kb:12}  created {when(k.created_at)}  {state}  {k.label}")
     if not keys:
         print("no API keys yet: zhiku keys create --kb NAME --scope read")
+
+
+def cmd_serve(args) -> int:
+    from .server.run import serve
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port {args.port} is not a port number", "use 1–65535, e.g. --port 8000")
+    serve(args.home, args.host, args.port, args.keys)
+    return 0

@@ -87,8 +87,8 @@ class KeyStore:
             raise UsageError(f"API key {kid} was already revoked")
         return found[0]
 
-    def authorize(self, key: str | None, kb: str, scope: str) -> ApiKey:
-        """The key's record if it may use ``scope`` on ``kb``; AuthError (401) or Forbidden (403) if not."""
+    def verify(self, key: str | None) -> ApiKey:
+        """The record of a valid, unrevoked key; AuthError (401) for a missing, malformed, unknown or revoked one."""
         if not key:
             raise AuthError("this server needs an API key", "send it as: Authorization: Bearer zk_…")
         m = _KEY.match(key.strip())
@@ -104,12 +104,17 @@ class KeyStore:
         record = ApiKey(kid, *row[1:])
         if record.revoked_at is not None:
             raise AuthError(f"API key {kid} was revoked", "create a new one with: zhiku keys create")
-        if not record.allows(kb, scope):
-            what = f"knowledge base {kb!r}" if record.kb not in (kb, ALL_KBS) else f"{scope} access"
-            raise Forbidden(f"API key {kid} ({record.scope} on {record.kb}) does not allow {what}",
-                            "use a key with that scope for that knowledge base")
         with self._lock:
             self._db.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (time.time(), kid))
+        return record
+
+    def authorize(self, key: str | None, kb: str, scope: str) -> ApiKey:
+        """The key's record if it may use ``scope`` on ``kb``; AuthError (401) or Forbidden (403) if not."""
+        record = self.verify(key)
+        if not record.allows(kb, scope):
+            what = f"knowledge base {kb!r}" if record.kb not in (kb, ALL_KBS) else f"{scope} access"
+            raise Forbidden(f"API key {record.id} ({record.scope} on {record.kb}) does not allow {what}",
+                            "use a key with that scope for that knowledge base")
         return record
 
     def close(self) -> None:

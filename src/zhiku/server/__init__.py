@@ -1,0 +1,1 @@
+"""The HTTP server (FastAPI): the only package that imports the web framework."""

@@ -1,0 +1,119 @@
+"""The HTTP server on a real loopback port (uvicorn), with keys on: auth matrix, search, errors."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+import uvicorn  # noqa: E402
+
+from zhiku import KnowledgeBase  # noqa: E402
+from zhiku.server.app import create_app  # noqa: E402
+from zhiku.server.run import is_loopback, require_keys_for  # noqa: E402
+from zhiku.store.keys import KeyStore  # noqa: E402
+
+from .test_cli import zhiku  # noqa: E402
+from .test_kb import write  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path, fake_embedder, monkeypatch):
+    monkeypatch.setenv("ZHIKU_EMBEDDER_NAME", "fake-hash")
+    home = tmp_path / "home"
+    write(tmp_path / "docs" / "评估.md", "# 评估\n\n想要做应用最首要的是先把评估工作做好。\n")
+    for name in ("notes", "other"):
+        with KnowledgeBase.open(name, home=home) as kb:
+            kb.add([tmp_path / "docs"])
+    store = KeyStore(home)
+    made = {scope: store.create("notes", scope)[0] for scope in ("read", "write")}
+    made["other"] = store.create("other", "admin")[0]
+    revoked, rec = store.create("notes", "admin")
+    store.revoke(rec.id)
+    made["revoked"] = revoked
+    store.close()
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(home, require_keys=True), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", made, home
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def call(url, path, key=None, body=None):
+    req = urllib.request.Request(url + path, data=None if body is None else json.dumps(body).encode(),
+                                 method="POST" if body is not None else "GET")
+    req.add_header("Content-Type", "application/json")
+    if key:
+        req.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_search_over_http_is_the_same_search(server):
+    url, keys, home = server
+    status, body = call(url, "/api/kbs/notes/search", keys["read"], {"query": "做应用首先要做好什么？", "k": 3})
+    assert status == 200
+    with KnowledgeBase.open("notes", home=home, create=False) as kb:
+        direct = kb.search("做应用首先要做好什么？", k=3).as_dict()
+    assert [h["chunk_id"] for h in body["hits"]] == [h["chunk_id"] for h in direct["hits"]]
+    assert body["hits"][0]["trace"]["lexical_rank"] == 1
+
+
+@pytest.mark.parametrize("who, kb, expected", [
+    (None, "notes", 401),  # no key
+    ("garbage", "notes", 401),  # malformed key
+    ("revoked", "notes", 401),  # revoked key
+    ("other", "notes", 403),  # key for another knowledge base
+    ("read", "notes", 200),
+    ("read", "other", 403),
+])
+def test_auth_matrix(server, who, kb, expected):
+    url, keys, _ = server
+    key = keys.get(who, who)
+    status, body = call(url, f"/api/kbs/{kb}/search", key, {"query": "评估"})
+    assert status == expected
+    if expected != 200:
+        assert body["error"] and body["hint"]
+
+
+def test_listing_errors_and_schema(server):
+    url, keys, _ = server
+    assert call(url, "/api/kbs", keys["read"]) == (200, ["notes"])  # only what the key may use
+    assert call(url, "/api/kbs")[0] == 401
+    status, body = call(url, "/api/kbs/nokb/search", None, {"query": "x"})
+    assert status == 401  # auth first: no knowledge-base names leak to callers without a key
+    admin_all = KeyStore(server[2]).create("*", "admin")[0]
+    status, body = call(url, "/api/kbs/nokb/documents", admin_all)
+    assert status == 404 and "no knowledge base named 'nokb'" in body["error"]
+    assert call(url, "/api/kbs/notes/search", keys["read"], {"query": ""})[0] == 422
+    status, schema = call(url, "/openapi.json")
+    assert status == 200 and "/api/kbs/{kb}/search" in schema["paths"]
+
+
+def test_bind_rules():
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+    assert require_keys_for("0.0.0.0", keys_flag=False) and not require_keys_for("127.0.0.1", keys_flag=False)
+    proc = zhiku("serve", "--host", "0.0.0.0", "--port", "8765", check=2)
+    assert "requires API keys" in proc.stderr and "zhiku keys create" in proc.stderr
+    assert "not a port number" in zhiku("serve", "--port", "0", check=2).stderr
