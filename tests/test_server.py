@@ -30,6 +30,9 @@ def _free_port() -> int:
 @pytest.fixture
 def server(tmp_path, fake_embedder, monkeypatch):
     monkeypatch.setenv("ZHIKU_EMBEDDER_NAME", "fake-hash")
+    # answers over HTTP use the real bundled 0.5B, kept short
+    for key, value in {"MODEL": "qwen2.5-0.5b", "MAX_TOKENS": "24", "CONTEXT_WINDOW": "2048"}.items():
+        monkeypatch.setenv(f"ZHIKU_GENERATE_{key}", value)
     home = tmp_path / "home"
     write(tmp_path / "docs" / "评估.md", "# 评估\n\n想要做应用最首要的是先把评估工作做好。\n")
     for name in ("notes", "other"):
@@ -100,6 +103,8 @@ def test_listing_errors_and_schema(server):
     url, keys, _ = server
     assert call(url, "/api/kbs", keys["read"]) == (200, ["notes"])  # only what the key may use
     assert call(url, "/api/kbs")[0] == 401
+    status, info = call(url, "/api/status")  # public, but names no knowledge base without a key
+    assert status == 200 and info["keys_required"] and "knowledge_bases" not in info
     status, body = call(url, "/api/kbs/nokb/search", None, {"query": "x"})
     assert status == 401  # auth first: no knowledge-base names leak to callers without a key
     admin_all = KeyStore(server[2]).create("*", "admin")[0]
@@ -117,3 +122,31 @@ def test_bind_rules():
     proc = zhiku("serve", "--host", "0.0.0.0", "--port", "8765", check=2)
     assert "requires API keys" in proc.stderr and "zhiku keys create" in proc.stderr
     assert "not a port number" in zhiku("serve", "--port", "0", check=2).stderr
+
+
+def test_ask_json_without_a_model(server):
+    url, keys, _ = server
+    status, body = call(url, "/api/kbs/notes/ask", keys["read"], {"question": "做应用首先要做好什么？", "no_llm": True})
+    assert status == 200 and body["mode"] == "extractive" and "评估" in body["answer"]
+    assert body["citations"][0]["source"] == "评估.md"
+
+
+@pytest.mark.slow
+def test_ask_streams_tokens_then_the_answer_then_done(server):
+    url, keys, _ = server
+    req = urllib.request.Request(url + "/api/kbs/notes/ask", method="POST",
+                                 data=json.dumps({"question": "做应用首先要做好什么？", "stream": True}).encode())
+    req.add_header("Content-Type", "application/json")
+    req.add_header("Authorization", f"Bearer {keys['read']}")
+    with urllib.request.urlopen(req, timeout=180) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = [block.split("\n", 1) for block in r.read().decode().strip().split("\n\n")]
+    names = [e[0].removeprefix("event: ") for e in events]
+    assert names[-2:] == ["answer", "done"] and names.count("answer") == 1
+    tokens = [json.loads(e[1].removeprefix("data: "))["text"] for e in events if e[0] == "event: token"]
+    answer = json.loads(events[-2][1].removeprefix("data: "))
+    assert tokens and answer["mode"] == "llm" and answer["generator"].startswith("llama.cpp:")
+    assert "".join(tokens).strip()[:5] in (answer["draft_answer"] or answer["answer"]) or answer["check"]["invalid"]
+    status, info = call(url, "/api/status")
+    (queue,) = info["generation"]
+    assert queue["served"] >= 1 and queue["active"] == 0 and queue["waiting"] == 0

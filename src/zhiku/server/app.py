@@ -8,18 +8,22 @@ opened once and shared. Errors keep the CLI's message and hint, as JSON with an 
     >>> app = create_app(home="/tmp/zhiku-home", require_keys=False)
 """
 
+import json
+import queue
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from .. import __version__
 from ..config import load_settings
 from ..errors import AuthError, ConfigError, KnowledgeBaseNotFound, UsageError, ZhikuError
+from ..answer.pipeline import Turn as PipelineTurn
+from ..backends.queue import GenerationQueue
 from ..kb import KnowledgeBase
 from ..store.keys import ALL_KBS, ApiKey, KeyStore
 
@@ -30,13 +34,49 @@ class SearchRequest(BaseModel):
     mode: str | None = Field(default=None, pattern="^(hybrid|vector|lexical)$")
 
 
+class Turn(BaseModel):
+    question: str
+    answer: str
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=10_000)
+    stream: bool = False  # Server-Sent Events: token events, then the answer (citations, timings), then done
+    history: list[Turn] = Field(default_factory=list, max_length=50)
+    no_llm: bool = False  # extractive answer, no model
+
+
 class Registry:
-    """Open knowledge bases, one instance each per process, opened on first use."""
+    """Open knowledge bases and their answerers, one of each per process, made on first use.
+
+    Every answerer of every knowledge base shares one ``GenerationQueue`` per model, so concurrent
+    requests take turns on the model instead of fighting over it.
+    """
 
     def __init__(self, home: Path) -> None:
         self.home = home
         self._open: dict[str, KnowledgeBase] = {}
+        self._answerers: dict[tuple[str, bool], object] = {}
+        self._queues: dict[int, GenerationQueue] = {}
         self._lock = threading.Lock()
+
+    def answerer(self, name: str, extractive: bool):
+        from ..answer.pipeline import Answerer, sampling_from
+        from ..backends.generators import make_generator
+        kb = self.get(name)
+        with self._lock:
+            key = (name, extractive)
+            if key not in self._answerers:
+                gen = None if extractive else make_generator(kb.settings.generate, kb.settings.model_dir)
+                if gen is not None:
+                    gen = self._queues.setdefault(id(gen), GenerationQueue(gen))
+                self._answerers[key] = Answerer(kb, gen, kb.settings.answer, sampling_from(kb.settings.generate),
+                                                scorer=kb._scorer(gen))
+            return self._answerers[key]
+
+    def queues(self) -> list[dict]:
+        with self._lock:
+            return [q.status() for q in self._queues.values()]
 
     def get(self, name: str) -> KnowledgeBase:
         with self._lock:
@@ -83,9 +123,12 @@ def create_app(home: str | Path | None = None, require_keys: bool = True) -> Fas
     def any_key(authorization: Annotated[str | None, Header()] = None) -> ApiKey | None:
         return keys.verify(_bearer(authorization)) if require_keys else None
 
-    @app.get("/api/status", summary="Server version and open knowledge bases")
+    @app.get("/api/status", summary="Server version, knowledge bases, and the generation queue")
     def status() -> dict:
-        return {"version": __version__, "keys_required": require_keys, "knowledge_bases": registry.names()}
+        out = {"version": __version__, "keys_required": require_keys, "generation": registry.queues()}
+        if not require_keys:  # with keys, names are listed only to a key (GET /api/kbs)
+            out["knowledge_bases"] = registry.names()
+        return out
 
     @app.get("/api/kbs", summary="Knowledge bases this key may use")
     def list_kbs(key: Annotated[ApiKey | None, Depends(any_key)]) -> list[str]:
@@ -100,7 +143,43 @@ def create_app(home: str | Path | None = None, require_keys: bool = True) -> Fas
     def search(body: SearchRequest, kb: Annotated[str, Depends(caller("read"))]) -> dict:
         return registry.get(kb).search(body.query, k=body.k, mode=body.mode).as_dict()
 
+    @app.post("/api/kbs/{kb}/ask", summary="Answer with citations (JSON, or Server-Sent Events with stream=true)")
+    def ask(body: AskRequest, kb: Annotated[str, Depends(caller("read"))]):
+        answerer = registry.answerer(kb, body.no_llm)
+        history = [PipelineTurn(t.question, t.answer) for t in body.history]
+        if not body.stream:
+            return answerer.ask(body.question, history=history, extractive=body.no_llm).as_dict()
+        return StreamingResponse(sse_answer(answerer, body.question, history, body.no_llm),
+                                 media_type="text/event-stream")
+
     return app
+
+
+def sse_answer(answerer, question: str, history: list, extractive: bool):
+    """SSE events: ``token`` ({"text"}) while the model writes, then ``answer`` (the ask JSON), then ``done``.
+
+    The answer runs on its own thread and hands tokens over through a queue; an error becomes an
+    ``error`` event with the message and hint.
+    """
+    pipe: queue.Queue = queue.Queue()
+    done = object()
+
+    def work() -> None:
+        try:
+            answer = answerer.ask(question, history=history, extractive=extractive,
+                                  on_token=lambda text: pipe.put(("token", {"text": text})))
+            pipe.put(("answer", answer.as_dict()))
+        except ZhikuError as exc:
+            pipe.put(("error", {"error": exc.message, "hint": exc.hint, "type": type(exc).__name__}))
+        except Exception as exc:  # noqa: BLE001 - a bug must still end the stream with an event
+            pipe.put(("error", {"error": f"unexpected {type(exc).__name__}: {exc}", "hint": "", "type": "bug"}))
+        pipe.put(done)
+
+    threading.Thread(target=work, daemon=True, name="zhiku-answer").start()
+    while (item := pipe.get()) is not done:
+        event, data = item
+        yield f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+    yield "event: done\ndata: {}\n\n"
 
 
 def _bearer(header: str | None) -> str | None:
