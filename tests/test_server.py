@@ -150,3 +150,45 @@ def test_ask_streams_tokens_then_the_answer_then_done(server):
     status, info = call(url, "/api/status")
     (queue,) = info["generation"]
     assert queue["served"] >= 1 and queue["active"] == 0 and queue["waiting"] == 0
+
+
+# -- the OpenAI-compatible API, driven by the official openai client, unchanged ---------------------
+def _client(url, key):
+    import openai
+    return openai.OpenAI(base_url=url + "/v1", api_key=key or "none", max_retries=0)
+
+
+def test_openai_models_and_embeddings(server):
+    url, keys, _ = server
+    client = _client(url, keys["read"])
+    assert [m.id for m in client.models.list()] == ["zhiku/notes"]
+    texts = ["evaluation comes first", "数据决定上限"]
+    out = client.embeddings.create(model="zhiku/notes", input=texts)
+    from zhiku.backends.fake import FakeHashEmbedder  # the server's knowledge bases use the FAKE embedder here
+    direct = FakeHashEmbedder().embed_batch(texts, is_query=False)
+    import numpy as np
+    assert np.allclose(np.array([d.embedding for d in out.data]), direct, atol=1e-6)
+    assert any(out.data[0].embedding)
+    import openai
+    with pytest.raises(openai.PermissionDeniedError):
+        client.embeddings.create(model="zhiku/other", input="x")
+    with pytest.raises(openai.AuthenticationError):
+        _client(url, keys["revoked"]).models.list()
+    with pytest.raises(openai.BadRequestError):
+        client.embeddings.create(model="gpt-4o", input="x")
+
+
+@pytest.mark.slow
+def test_openai_chat_completions_stream_and_whole(server):
+    url, keys, _ = server
+    client = _client(url, keys["read"])
+    messages = [{"role": "user", "content": "做应用首先要做好什么？"}]
+    whole = client.chat.completions.create(model="zhiku/notes", messages=messages)
+    assert whole.choices[0].message.content and whole.choices[0].finish_reason in ("stop", "length")
+    extra = whole.model_extra["zhiku"]
+    assert extra["answer"] == whole.choices[0].message.content and "citations" in extra
+    stream = client.chat.completions.create(model="zhiku/notes", messages=messages, stream=True)
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip() and chunks[-1].choices[0].finish_reason in ("stop", "length")
+    assert "citations" in chunks[-1].model_extra["zhiku"]

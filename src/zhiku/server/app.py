@@ -152,6 +152,8 @@ def create_app(home: str | Path | None = None, require_keys: bool = True) -> Fas
         return StreamingResponse(sse_answer(answerer, body.question, history, body.no_llm),
                                  media_type="text/event-stream")
 
+    from .openai_api import add_openai_routes
+    add_openai_routes(app, registry, keys, require_keys, _bearer)
     return app
 
 

@@ -110,7 +110,10 @@ class KeyStore:
 
     def authorize(self, key: str | None, kb: str, scope: str) -> ApiKey:
         """The key's record if it may use ``scope`` on ``kb``; AuthError (401) or Forbidden (403) if not."""
-        record = self.verify(key)
+        return self.authorize_record(self.verify(key), kb, scope)
+
+    def authorize_record(self, record: ApiKey, kb: str, scope: str) -> ApiKey:
+        """``record`` if it may use ``scope`` on ``kb``, else Forbidden (403)."""
         if not record.allows(kb, scope):
             what = f"knowledge base {kb!r}" if record.kb not in (kb, ALL_KBS) else f"{scope} access"
             raise Forbidden(f"API key {record.id} ({record.scope} on {record.kb}) does not allow {what}",
