@@ -63,11 +63,15 @@ class Registry:
     def answerer(self, name: str, extractive: bool):
         from ..answer.pipeline import Answerer, sampling_from
         from ..backends.generators import make_generator
-        kb = self.get(name)
+        kb, key = self.get(name), (name, extractive)
         with self._lock:
-            key = (name, extractive)
+            if key in self._answerers:
+                return self._answerers[key]
+        # loading a model takes seconds: not under the registry's lock, so searches go on meanwhile
+        # (make_generator keeps one instance per model and has its own lock)
+        gen = None if extractive else make_generator(kb.settings.generate, kb.settings.model_dir)
+        with self._lock:
             if key not in self._answerers:
-                gen = None if extractive else make_generator(kb.settings.generate, kb.settings.model_dir)
                 if gen is not None:
                     gen = self._queues.setdefault(id(gen), GenerationQueue(gen))
                 self._answerers[key] = Answerer(kb, gen, kb.settings.answer, sampling_from(kb.settings.generate),
@@ -98,6 +102,7 @@ def create_app(home: str | Path | None = None, require_keys: bool = True) -> Fas
     settings = load_settings(home)
     registry = Registry(settings.home)
     keys = KeyStore(settings.home)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
