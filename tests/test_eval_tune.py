@@ -103,8 +103,8 @@ def test_search_rows_on_a_chunk_copy_keep_its_chunk_settings(kb_and_set):
 
 def test_answer_metric_tuning_measures_the_current_settings_with_answers(kb_and_set):
     kb, ds, _ = kb_and_set
-    from zhiku.evaluate.tune import _View
-    view = _View(kb, load_settings(kb.settings.home, {"generate.backend": "none"}))  # extractive: no model
+    from zhiku.evaluate.tune import seen_with
+    view = seen_with(kb, load_settings(kb.settings.home, {"generate.backend": "none"}))  # extractive: no model
     board = tune(view, ds, TuneOptions(metric="accuracy", quick=True, answers=True), progress=lambda m: None)
     assert board.baseline.stage == "current" and board.baseline.metrics["accuracy"] is not None
     answer_rows = [r for r in board.rows if r.stage == "answers"]

@@ -152,31 +152,6 @@ def _measure(kb, dataset, options: TuneOptions, changed: dict, stage: str, retri
                round(time.perf_counter() - t0, 2), chunks=target.store.chunk_count(), stage=stage)
 
 
-class _View:
-    """The same open knowledge base seen through other settings (search/answer settings only)."""
-
-    def __init__(self, kb, settings: Settings) -> None:
-        self._kb, self.settings = kb, settings
-
-    def __getattr__(self, name):
-        return getattr(self._kb, name)
-
-    def search(self, query, k=None, mode=None):
-        from ..retrieve.search import search
-        cfg = self.settings.retrieve
-        if k is not None or mode is not None:
-            cfg = dataclasses.replace(cfg, k=k if k is not None else cfg.k, mode=mode or cfg.mode)
-        return search(query, self._kb.store, self._kb.embedder, self._kb.segmenter, cfg)
-
-    def answerer(self, extractive: bool = False, progress=None):
-        from ..kb import KnowledgeBase
-        return KnowledgeBase.answerer(self, extractive, progress)  # type: ignore[arg-type]
-
-    def _scorer(self, gen):
-        from ..kb import KnowledgeBase
-        return KnowledgeBase._scorer(self, gen)  # type: ignore[arg-type]
-
-
 def _with(kb, changed: dict):
     if not changed:
         return kb
@@ -189,7 +164,16 @@ def _with(kb, changed: dict):
     settings = kb.settings
     for section, values in sections.items():
         settings = dataclasses.replace(settings, **{section: dataclasses.replace(getattr(settings, section), **values)})
-    return _View(kb, settings)
+    return seen_with(kb, settings)
+
+
+def seen_with(kb, settings: Settings):
+    """The same open knowledge base (store, embedder, segmenter shared) with other search/answer settings.
+
+    Not to be closed: it does not own the store.
+    """
+    from ..kb import KnowledgeBase
+    return KnowledgeBase(kb.name, settings, kb.store, kb.embedder, kb.segmenter)
 
 
 def _chunk_stage(kb, dataset, options, board, progress):
