@@ -111,15 +111,18 @@ class KnowledgeBase:
         return run_search(query, self.store, self.embedder, self.segmenter, cfg)
 
     # -- answer ---------------------------------------------------------------
-    def answerer(self, extractive: bool = False, progress=None):
+    def answerer(self, extractive: bool = False, progress=None, wrap=None):
         """An ``Answerer`` bound to this knowledge base and the configured generator.
 
         ``extractive=True`` (``--no-llm``) never loads a model. ``progress(done, total)`` reports
-        the one-time assembly of a bundled model pack.
+        the one-time assembly of a bundled model pack. ``wrap(generator)`` may put the generator
+        behind something (the server's ``GenerationQueue``) before the answerer and reranker use it.
         """
         from .answer.pipeline import Answerer, sampling_from
         from .backends.generators import make_generator
         gen = None if extractive else make_generator(self.settings.generate, self.settings.model_dir, progress)
+        if gen is not None and wrap is not None:
+            gen = wrap(gen)
         return Answerer(self, gen, self.settings.answer, sampling_from(self.settings.generate),
                         scorer=self._scorer(gen))
 

@@ -61,22 +61,20 @@ class Registry:
         self._lock = threading.Lock()
 
     def answerer(self, name: str, extractive: bool):
-        from ..answer.pipeline import Answerer, sampling_from
-        from ..backends.generators import make_generator
         kb, key = self.get(name), (name, extractive)
         with self._lock:
             if key in self._answerers:
                 return self._answerers[key]
         # loading a model takes seconds: not under the registry's lock, so searches go on meanwhile
         # (make_generator keeps one instance per model and has its own lock)
-        gen = None if extractive else make_generator(kb.settings.generate, kb.settings.model_dir)
+        made = kb.answerer(extractive, wrap=self._queued)
         with self._lock:
-            if key not in self._answerers:
-                if gen is not None:
-                    gen = self._queues.setdefault(id(gen), GenerationQueue(gen))
-                self._answerers[key] = Answerer(kb, gen, kb.settings.answer, sampling_from(kb.settings.generate),
-                                                scorer=kb._scorer(gen))
-            return self._answerers[key]
+            return self._answerers.setdefault(key, made)
+
+    def _queued(self, gen) -> GenerationQueue:
+        """One queue per model, shared by every knowledge base's answerer."""
+        with self._lock:
+            return self._queues.setdefault(id(gen), GenerationQueue(gen))
 
     def queues(self) -> list[dict]:
         with self._lock:
@@ -88,8 +86,9 @@ class Registry:
                 self._open[name] = KnowledgeBase.open(name, home=self.home, create=False)
             return self._open[name]
 
-    def names(self) -> list[str]:
-        return KnowledgeBase.list_names(self.home)
+    def names(self, key: ApiKey | None = None) -> list[str]:
+        """Knowledge bases under the home; with ``key``, only those it may use."""
+        return [n for n in KnowledgeBase.list_names(self.home) if key is None or key.kb in (n, ALL_KBS)]
 
     def close(self) -> None:
         with self._lock:
@@ -137,7 +136,7 @@ def create_app(home: str | Path | None = None, require_keys: bool = True) -> Fas
 
     @app.get("/api/kbs", summary="Knowledge bases this key may use")
     def list_kbs(key: Annotated[ApiKey | None, Depends(any_key)]) -> list[str]:
-        return [n for n in registry.names() if key is None or key.kb in (n, ALL_KBS)]
+        return registry.names(key)
 
     @app.get("/api/kbs/{kb}/documents", summary="Sources with chunk counts")
     def documents(kb: Annotated[str, Depends(caller("read"))]) -> list[dict]:
@@ -158,15 +157,16 @@ def create_app(home: str | Path | None = None, require_keys: bool = True) -> Fas
                                  media_type="text/event-stream")
 
     from .openai_api import add_openai_routes
-    add_openai_routes(app, registry, keys, require_keys, _bearer)
+    add_openai_routes(app, registry, keys, any_key)
     return app
 
 
-def sse_answer(answerer, question: str, history: list, extractive: bool):
-    """SSE events: ``token`` ({"text"}) while the model writes, then ``answer`` (the ask JSON), then ``done``.
+def answer_events(answerer, question: str, history: list, extractive: bool):
+    """``(event, data)`` pairs: ``token`` ({"text"}) while the model writes, then ``answer`` (the ask
+    JSON), or ``error`` ({error, hint, type}).
 
-    The answer runs on its own thread and hands tokens over through a queue; an error becomes an
-    ``error`` event with the message and hint.
+    The answer runs on its own thread and hands tokens over through a queue, so a caller can send
+    each piece as it comes.
     """
     pipe: queue.Queue = queue.Queue()
     done = object()
@@ -184,7 +184,12 @@ def sse_answer(answerer, question: str, history: list, extractive: bool):
 
     threading.Thread(target=work, daemon=True, name="zhiku-answer").start()
     while (item := pipe.get()) is not done:
-        event, data = item
+        yield item
+
+
+def sse_answer(answerer, question: str, history: list, extractive: bool):
+    """``answer_events`` as Server-Sent Events, then ``done``."""
+    for event, data in answer_events(answerer, question, history, extractive):
         yield f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
     yield "event: done\ndata: {}\n\n"
 

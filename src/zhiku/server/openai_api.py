@@ -8,15 +8,12 @@ Sampling comes from the server's configuration: per-request sampling fields are 
 import json
 import time
 import uuid
-from typing import Annotated
-
-from fastapi import Depends, FastAPI, Header
+from fastapi import Depends, FastAPI
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from ..answer.pipeline import Turn
 from ..errors import UsageError
-from ..store.keys import ALL_KBS
 
 PREFIX = "zhiku/"
 
@@ -65,17 +62,15 @@ def split_messages(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
     return _text(last.content), turns
 
 
-def add_openai_routes(app: FastAPI, registry, keys, require_keys: bool, bearer) -> None:
-    def key_for(authorization: Annotated[str | None, Header()] = None):
-        return keys.verify(bearer(authorization)) if require_keys else None
-
+def add_openai_routes(app: FastAPI, registry, keys, key_for) -> None:
+    """``key_for`` is the app's dependency giving the caller's verified key (None when keys are off)."""
     def allowed(key, kb: str, scope: str = "read") -> None:
         if key is not None:
             keys.authorize_record(key, kb, scope)
 
     @app.get("/v1/models", summary="Each knowledge base as a model (zhiku/<kb>)")
     def models(key=Depends(key_for)) -> dict:
-        names = [n for n in registry.names() if key is None or key.kb in (n, ALL_KBS)]
+        names = registry.names(key)
         return {"object": "list", "data": [{"id": PREFIX + n, "object": "model", "created": 0, "owned_by": "zhiku"}
                                            for n in names]}
 
@@ -109,15 +104,13 @@ def add_openai_routes(app: FastAPI, registry, keys, require_keys: bool, bearer) 
 
 
 def _stream(answerer, question, history, cid, created, model):
-    from .app import sse_answer
+    from .app import answer_events
     head = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model}
     chunk = lambda delta, finish=None, **extra: "data: " + json.dumps(  # noqa: E731
         {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra},
         ensure_ascii=False) + "\n\n"
     yield chunk({"role": "assistant", "content": ""})
-    for event in sse_answer(answerer, question, history, extractive=False):
-        name, _, data = event.partition("\ndata: ")
-        name, data = name.removeprefix("event: "), json.loads(data)
+    for name, data in answer_events(answerer, question, history, extractive=False):
         if name == "token":
             yield chunk({"content": data["text"]})
         elif name == "answer":
