@@ -18,22 +18,18 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 from _common import CORPUS, DEV_SET, peak_rss_mb  # noqa: E402
 
 from zhiku import KnowledgeBase  # noqa: E402
-from zhiku.evaluate.dataset import holds_evidence, load_dataset  # noqa: E402
-from zhiku.evaluate.metrics import hit_at, mean, ndcg_at, reciprocal_rank  # noqa: E402
-from zhiku.retrieve.search import search  # noqa: E402
+from zhiku.evaluate.dataset import Dataset, load_dataset  # noqa: E402
+from zhiku.evaluate.runner import EvalOptions, run_eval  # noqa: E402
+from zhiku.evaluate.tune import seen_with  # noqa: E402
 
 
-def evaluate(kb: KnowledgeBase, cases, cfg) -> dict:
-    rows = []
-    all_chunks = list(kb.store.iter_chunks())
-    for case in cases:
-        result = search(case.question, kb.store, kb.embedder, kb.segmenter, cfg)
-        rel = [holds_evidence(h.chunk.source, h.chunk.text, case.evidence) for h in result.hits]
-        n_rel = sum(holds_evidence(c.source, c.text, case.evidence) for c in all_chunks)  # overlap: may be >1
-        rows.append((hit_at(rel, 1), hit_at(rel, 5), reciprocal_rank(rel), ndcg_at(rel, 10, n_rel), case.id))
-    return {"hit@1": mean([r[0] for r in rows]), "hit@5": mean([r[1] for r in rows]),
-            "mrr": mean([r[2] for r in rows]), "ndcg@10": mean([r[3] for r in rows]),
-            "missed@5": [r[4] for r in rows if not r[1]]}
+def evaluate(kb: KnowledgeBase, dataset, cfg) -> dict:
+    """zhiku's own eval engine (retrieval only) on ``kb`` seen with search settings ``cfg``."""
+    view = seen_with(kb, dataclasses.replace(kb.settings, retrieve=cfg))
+    run = run_eval(view, dataset, EvalOptions(retrieval_only=True))
+    m = run.metrics["metrics"]
+    return {"hit@1": m["hit@1"], "hit@5": m["hit@5"], "mrr": m["mrr"], "ndcg@10": m["ndcg@10"],
+            "missed@5": [c["id"] for c in run.cases if c["metrics"].get("hit@5") == 0.0]}
 
 
 def main() -> int:
@@ -56,8 +52,8 @@ def main() -> int:
           f"{time.perf_counter() - t0:.1f}s; chunks in KB: {kb.store.chunk_count()}; "
           f"chunking {kb.settings.chunk}")
     ds = load_dataset(DEV_SET)
-    cases = [c for c in ds.cases if c.answerable and c.evidence]
-    print(f"dev set: {len(cases)} answerable cases with evidence ({len(ds.cases)} in all)\n")
+    cases = Dataset(tuple(c for c in ds.cases if c.answerable and c.evidence), ds.problems, ds.path, ds.sha256)
+    print(f"dev set: {len(cases.cases)} answerable cases with evidence ({len(ds.cases)} in all)\n")
     base = kb.settings.retrieve
     print(f"{'mode':<8} {'hit@1':>6} {'hit@5':>6} {'MRR':>6} {'nDCG@10':>8}  missed@5")
     for mode in ("lexical", "vector", "hybrid"):
