@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 import urllib.error
+from contextlib import contextmanager
 import urllib.request
 
 import pytest
@@ -45,18 +46,27 @@ def server(tmp_path, fake_embedder, monkeypatch):
     store.revoke(rec.id)
     made["revoked"] = revoked
     store.close()
+    with running(create_app(home, require_keys=True)) as url:
+        yield url, made, home
+
+
+@contextmanager
+def running(app):
+    """Serve ``app`` with a real uvicorn on a free loopback port; yields its base URL."""
     port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(home, require_keys=True), host="127.0.0.1", port=port,
-                                        log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
-    for _ in range(100):
+    for _ in range(200):
         if srv.started:
             break
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", made, home
-    srv.should_exit = True
-    thread.join(timeout=10)
+    assert srv.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
 
 
 def call(url, path, key=None, body=None):
@@ -101,7 +111,8 @@ def test_auth_matrix(server, who, kb, expected):
 
 def test_listing_errors_and_schema(server):
     url, keys, _ = server
-    assert call(url, "/api/kbs", keys["read"]) == (200, ["notes"])  # only what the key may use
+    status, kbs = call(url, "/api/kbs", keys["read"])  # only what the key may use
+    assert status == 200 and [k["name"] for k in kbs] == ["notes"] and kbs[0]["documents"] == 1
     assert call(url, "/api/kbs")[0] == 401
     status, info = call(url, "/api/status")  # public, but names no knowledge base without a key
     assert status == 200 and info["keys_required"] and "knowledge_bases" not in info

@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--keys", action="store_true", help="require API keys on loopback too (always on elsewhere)")
 
+    mc = sub.add_parser("mcp", parents=[_common(None)],
+                        help="MCP server over stdio for agents (tools: search, ask, list_documents, add_document)")
+    mc.add_argument("--read-only", action="store_true", help="leave out add_document")
+
     ky = sub.add_parser("keys", parents=[_common()], help="API keys for the server: create (shown once), list, revoke")
     ky.add_argument("action", nargs="?", default="list", choices=["create", "list", "revoke"])
     ky.add_argument("id", nargs="?", metavar="ID", help="revoke: the key's id (as `zhiku keys list` shows it)")

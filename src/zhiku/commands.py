@@ -260,6 +260,12 @@ def _print_keys(keys, as_json: bool) -> None:
         print("no API keys yet: zhiku keys create --kb NAME --scope read")
 
 
+def cmd_mcp(args) -> int:
+    from .server.mcp_server import run_stdio
+    run_stdio(args.home, args.kb, read_only=args.read_only)
+    return 0
+
+
 def cmd_serve(args) -> int:
     from .server.run import serve
     if not 0 < args.port < 65536:

@@ -82,6 +82,14 @@ class AnswerSettings:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    max_upload_mb: float = 200.0  # one upload request, all files together; each file also obeys ingest.max_file_mb
+    max_upload_files: int = 100  # files in one upload request
+    generation_slots: int = 1  # answers generated at once per model (one llama.cpp context each)
+    max_wait_s: float = 120.0  # an answer waiting longer than this for a slot gets HTTP 503
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     chunk: ChunkSettings = field(default_factory=ChunkSettings)
@@ -91,6 +99,7 @@ class Settings:
     index: IndexSettings = field(default_factory=IndexSettings)
     generate: GenerateSettings = field(default_factory=GenerateSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     @property
     def user_dict(self) -> Path:
@@ -108,7 +117,7 @@ class Settings:
         return self.home / "kbs" / name
 
 
-SECTIONS = ("chunk", "retrieve", "ingest", "embedder", "index", "generate", "answer")
+SECTIONS = ("chunk", "retrieve", "ingest", "embedder", "index", "generate", "answer", "server")
 
 
 def default_home() -> Path:
@@ -140,6 +149,8 @@ _RANGES = {  # key: (lowest, highest) allowed; None = unbounded
     "answer.min_grounding": (0.0, 1.0),
     "answer.rerank_top": (1, 100), "answer.history_turns": (0, 50),
     "retrieve.k": (1, 1000), "retrieve.candidates": (1, 10000),
+    "server.max_upload_mb": (0.001, None), "server.max_upload_files": (1, 10000),
+    "server.generation_slots": (1, 64), "server.max_wait_s": (0.0, None),
 }
 
 

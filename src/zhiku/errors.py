@@ -29,8 +29,16 @@ class ConfigError(ZhikuError):
     exit_code = 2
 
 
-class KnowledgeBaseNotFound(ZhikuError):
+class NotFound(ZhikuError):
+    """Something named by the user does not exist (HTTP 404)."""
+
+
+class KnowledgeBaseNotFound(NotFound):
     pass
+
+
+class ItemNotFound(NotFound, UsageError):
+    """A named conversation, eval run, source, chunk or job does not exist."""
 
 
 class EmbedderMismatch(ZhikuError):
@@ -87,6 +95,14 @@ class Forbidden(AuthError):
     """The key is valid but not for this knowledge base or scope (HTTP 403)."""
 
     status = 403
+
+
+class Conflict(ZhikuError):
+    """The request clashes with work in progress, e.g. deleting a knowledge base while it ingests (HTTP 409)."""
+
+
+class TooLarge(UsageError):
+    """An upload is over a size or count limit (HTTP 413)."""
 
 
 class GeneratorBusy(GeneratorError):

@@ -18,7 +18,7 @@ from .backends.embedder import Embedder
 from .backends.embedders import get_embedder
 from .backends.segmenter import Segmenter
 from .config import Settings, load_settings
-from .errors import ConfigError, EmbedderMismatch, KnowledgeBaseNotFound, UsageError
+from .errors import ConfigError, EmbedderMismatch, ItemNotFound, KnowledgeBaseNotFound, UsageError
 from .ingest.pipeline import Ingestor, Progress
 from .retrieve.search import search as run_search
 from .store.sqlite import SqliteStore
@@ -83,13 +83,29 @@ class KnowledgeBase:
         exact = [r for r in records if r.path == source or r.path == str(Path(source).absolute())]
         matches = exact or [r for r in records if r.source == source]
         if not matches:
-            raise UsageError(f"no source {source!r} in knowledge base {self.name!r}",
+            raise ItemNotFound(f"no source {source!r} in knowledge base {self.name!r}",
                              f"list sources with: zhiku docs --kb {self.name}")
         if len(matches) > 1:
             paths = "\n    ".join(r.path for r in matches)
             raise UsageError(f"{source!r} names {len(matches)} sources:\n    {paths}",
                              "give the absolute path of the one you mean")
         return matches[0]
+
+    def passage(self, chunk_id: str, context_chars: int = 600) -> dict:
+        """A stored chunk in its source: ``{source, path, heading_path, before, text, after}``.
+
+        ``before``/``after`` are up to ``context_chars`` of the source text around the chunk, so an
+        interface can show a cited passage where it stands in the file.
+        """
+        chunk = self.store.chunk_by_id(chunk_id)
+        if chunk is None:
+            raise ItemNotFound(f"no chunk {chunk_id!r} in knowledge base {self.name!r}",
+                               "the source may have been changed or removed since; search again")
+        text = self.store.source_text(chunk.path)
+        return {"chunk_id": chunk.chunk_id, "source": chunk.source, "path": chunk.path,
+                "heading_path": list(chunk.heading_path), "text": chunk.text,
+                "before": text[max(0, chunk.start - context_chars):chunk.start],
+                "after": text[chunk.end:chunk.end + context_chars]}
 
     def reindex(self, progress: Progress | None = None) -> int:
         """Re-embed every stored chunk with the configured embedder; returns the chunk count."""

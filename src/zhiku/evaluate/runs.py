@@ -15,7 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import ItemNotFound, UsageError
 from ..store.eval_runs import EvalRunIndex, RunRow
 from .runner import EvalRun
 
@@ -77,7 +77,7 @@ class RunStore:
             found = [r for r in rows if r.id == ref] or [r for r in rows if r.id.startswith(ref)]
         if len(found) != 1:
             what = "no run" if not found else f"{len(found)} runs"
-            raise UsageError(f"{what} matching {ref!r} in knowledge base {self.kb.name!r}",
+            raise (UsageError if found else ItemNotFound)(f"{what} matching {ref!r} in knowledge base {self.kb.name!r}",
                              f"list runs with: zhiku eval runs --kb {self.kb.name}, or give a run folder")
         folder = Path(found[0].folder)
         if not (folder / "metrics.json").is_file():

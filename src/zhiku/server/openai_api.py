@@ -8,12 +8,17 @@ Sampling comes from the server's configuration: per-request sampling fields are 
 import json
 import time
 import uuid
+from typing import Annotated
+
 from fastapi import Depends, FastAPI
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from ..answer.pipeline import Turn
 from ..errors import UsageError
+from ..store.keys import ApiKey
+from .auth import any_key
+from .routes_answers import answer_events
 
 PREFIX = "zhiku/"
 
@@ -62,20 +67,24 @@ def split_messages(messages: list[ChatMessage]) -> tuple[str, list[Turn]]:
     return _text(last.content), turns
 
 
-def add_openai_routes(app: FastAPI, registry, keys, key_for) -> None:
-    """``key_for`` is the app's dependency giving the caller's verified key (None when keys are off)."""
+Key = Annotated[ApiKey | None, Depends(any_key)]
+
+
+def add_openai_routes(app: FastAPI) -> None:
+    registry, keys = app.state.registry, app.state.keys
+
     def allowed(key, kb: str, scope: str = "read") -> None:
         if key is not None:
             keys.authorize_record(key, kb, scope)
 
-    @app.get("/v1/models", summary="Each knowledge base as a model (zhiku/<kb>)")
-    def models(key=Depends(key_for)) -> dict:
+    @app.get("/v1/models", summary="Each knowledge base as a model (zhiku/<kb>)", tags=["openai"])
+    def models(key: Key) -> dict:
         names = registry.names(key)
         return {"object": "list", "data": [{"id": PREFIX + n, "object": "model", "created": 0, "owned_by": "zhiku"}
                                            for n in names]}
 
-    @app.post("/v1/chat/completions", summary="Answer from the knowledge base (OpenAI chat format)")
-    def chat(body: ChatRequest, key=Depends(key_for)):
+    @app.post("/v1/chat/completions", summary="Answer from the knowledge base (OpenAI chat format)", tags=["openai"])
+    def chat(body: ChatRequest, key: Key):
         kb = kb_of(body.model)
         allowed(key, kb)
         question, history = split_messages(body.messages)
@@ -90,8 +99,8 @@ def add_openai_routes(app: FastAPI, registry, keys, key_for) -> None:
                              "finish_reason": "length" if answer.partial else "stop"}],
                 "usage": _usage(answer), "zhiku": _extra(answer)}
 
-    @app.post("/v1/embeddings", summary="Vectors from the knowledge base's embedder")
-    def embeddings(body: EmbeddingRequest, key=Depends(key_for)) -> dict:
+    @app.post("/v1/embeddings", summary="Vectors from the knowledge base's embedder", tags=["openai"])
+    def embeddings(body: EmbeddingRequest, key: Key) -> dict:
         kb = kb_of(body.model)
         allowed(key, kb)
         texts = [body.input] if isinstance(body.input, str) else body.input
@@ -104,7 +113,6 @@ def add_openai_routes(app: FastAPI, registry, keys, key_for) -> None:
 
 
 def _stream(answerer, question, history, cid, created, model):
-    from .app import answer_events
     head = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model}
     chunk = lambda delta, finish=None, **extra: "data: " + json.dumps(  # noqa: E731
         {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra},

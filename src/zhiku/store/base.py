@@ -47,6 +47,9 @@ class Store(ABC):
     def get_chunks(self, rows: Sequence[int]) -> dict[int, StoredChunk]: ...
 
     @abstractmethod
+    def chunk_by_id(self, chunk_id: str) -> StoredChunk | None: ...
+
+    @abstractmethod
     def iter_chunks(self) -> Iterator[StoredChunk]: ...
 
     @abstractmethod

@@ -10,7 +10,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from ..errors import UsageError
+from ..errors import ItemNotFound
 from .sqlite import SqliteStore
 
 
@@ -72,7 +72,7 @@ class Conversations:
                 "SELECT c.id, c.title, c.created_at, c.updated_at, count(t.idx) FROM conversations c "
                 "LEFT JOIN turns t ON t.conversation_id = c.id WHERE c.id = ? GROUP BY c.id", (cid,)).fetchone()
         if row is None:
-            raise UsageError(f"no conversation {cid!r} in this knowledge base",
+            raise ItemNotFound(f"no conversation {cid!r} in this knowledge base",
                              "list conversations with: zhiku conversations list")
         return Conversation(*row)
 

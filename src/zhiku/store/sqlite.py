@@ -136,6 +136,12 @@ class SqliteStore(Store):
                 rows).fetchall()
         return {r[0]: _chunk(r) for r in found}
 
+    def chunk_by_id(self, chunk_id: str) -> StoredChunk | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_CHUNK_COLS} FROM chunks c JOIN sources s ON s.id = c.source_id "
+                                   "WHERE c.chunk_id = ?", (chunk_id,)).fetchone()
+        return _chunk(row) if row else None
+
     def iter_chunks(self) -> Iterator[StoredChunk]:
         with self._lock:
             rows = self._db.execute(
