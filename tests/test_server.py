@@ -203,3 +203,4 @@ def test_openai_chat_completions_stream_and_whole(server):
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.strip() and chunks[-1].choices[0].finish_reason in ("stop", "length")
     assert "citations" in chunks[-1].model_extra["zhiku"]
+

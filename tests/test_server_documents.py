@@ -68,6 +68,10 @@ def finished(client, key, job):
     return events, events[-1][1]
 
 
+def resync(client, key, kb="notes") -> dict:
+    return client.post(f"/api/kbs/{kb}/sync", headers=auth(key)).json()["job"]
+
+
 def sources(client, key, kb="notes"):
     r = client.get(f"/api/kbs/{kb}/documents", headers=auth(key))
     assert r.status_code == 200
@@ -148,8 +152,8 @@ def test_upload_limits_on_count_and_request_size(site):
         yield b'--zz\r\nContent-Disposition: form-data; name="files"; filename="a.txt"\r\n\r\n'
         for _ in range(40):
             yield b"x" * 65536
-    r = client.post("/api/kbs/notes/documents", headers={**auth(keys["write"]), "Content-Type": "multipart/form-data; boundary=zz"},
-                    content=body())
+    multipart = {**auth(keys["write"]), "Content-Type": "multipart/form-data; boundary=zz"}
+    r = client.post("/api/kbs/notes/documents", headers=multipart, content=body())
     assert r.status_code == 413
     big_json = {"query": "x" * 10, "pad": "y" * 3_000_000}
     assert client.post("/api/kbs/notes/search", headers=auth(keys["read"]), json=big_json).status_code == 413
@@ -171,7 +175,9 @@ def test_upload_limits_on_count_and_request_size(site):
 def test_auth_matrix_on_write_and_admin_routes(site, who, method, path, expected):
     client, keys, _ = site
     headers = {} if who is None else auth(keys.get(who, "zk_00000000_" + "x" * 30))
-    kwargs = {"files": [("files", ("a.md", b"# a\n\ntext", "text/markdown"))]} if path.endswith("documents") and method == "post" else {}
+    kwargs = {}
+    if path.endswith("documents") and method == "post":
+        kwargs = {"files": [("files", ("a.md", b"# a\n\ntext", "text/markdown"))]}
     if path.endswith("/sync"):
         kwargs = {"json": {}}
     r = client.request(method.upper(), path, headers=headers, **kwargs)
@@ -189,7 +195,8 @@ def test_knowledge_bases_create_and_delete(site):
     assert client.post("/api/kbs", headers=auth(keys["all"]), json={"name": "../x"}).status_code == 400
     names = [k["name"] for k in client.get("/api/kbs", headers=auth(keys["all"])).json()]
     assert names == ["new", "notes", "other"]
-    _, final = finished(client, keys["all"], upload(client, keys["all"], [("n.md", b"# n\n\nnew notes")], kb="new").json()["job"])
+    job = upload(client, keys["all"], [("n.md", b"# n\n\nnew notes")], kb="new").json()["job"]
+    _, final = finished(client, keys["all"], job)
     assert final["counts"]["added"] == 1
     assert client.delete("/api/kbs/new", headers=auth(keys["all"])).json() == {"deleted": "new"}
     assert not (home / "kbs" / "new").exists()
@@ -199,10 +206,12 @@ def test_knowledge_bases_create_and_delete(site):
 def test_delete_resync_and_passage_in_context(site):
     client, keys, home = site
     text = "# 长文\n\n" + "".join(f"第{i}段：检索增强生成的一个细节，编号{i}。\n\n" for i in range(40))
-    _, final = finished(client, keys["write"], upload(client, keys["write"], [("long.md", text.encode())]).json()["job"])
+    job = upload(client, keys["write"], [("long.md", text.encode())]).json()["job"]
+    _, final = finished(client, keys["write"], job)
     assert final["counts"]["added"] == 1
-    hit = client.post("/api/kbs/notes/search", headers=auth(keys["read"]), json={"query": "编号20", "k": 1}).json()["hits"][0]
-    p = client.get(f"/api/kbs/notes/passages/{hit['chunk_id']}", headers=auth(keys["read"]), params={"context": 50}).json()
+    read = auth(keys["read"])
+    hit = client.post("/api/kbs/notes/search", headers=read, json={"query": "编号20", "k": 1}).json()["hits"][0]
+    p = client.get(f"/api/kbs/notes/passages/{hit['chunk_id']}", headers=read, params={"context": 50}).json()
     assert p["text"] == hit["text"] and p["source"] == "long.md" and len(p["before"]) == 50
     assert text.index(p["before"] + p["text"] + p["after"]) >= 0
     assert client.get("/api/kbs/notes/passages/nope", headers=auth(keys["read"])).status_code == 404
@@ -210,11 +219,11 @@ def test_delete_resync_and_passage_in_context(site):
     # re-sync: a changed upload is re-ingested, a vanished upload is dropped
     folder = home / "kbs" / "notes" / "uploads"
     (folder / "long.md").write_text("# 长文\n\n改过的内容：重新同步会读到它。\n", encoding="utf-8")
-    _, final = finished(client, keys["write"], client.post("/api/kbs/notes/sync", headers=auth(keys["write"])).json()["job"])
+    _, final = finished(client, keys["write"], resync(client, keys["write"]))
     statuses = {f["source"]: f["status"] for f in final["files"]}
     assert statuses["long.md"] == "replaced" and statuses["评估.md"] == "unchanged"
     (folder / "long.md").unlink()
-    _, final = finished(client, keys["write"], client.post("/api/kbs/notes/sync", headers=auth(keys["write"])).json()["job"])
+    _, final = finished(client, keys["write"], resync(client, keys["write"]))
     assert {f["source"]: f["status"] for f in final["files"]}["long.md"] == "removed"
 
     r = client.delete("/api/kbs/notes/documents", headers=auth(keys["write"]), params={"source": "评估.md"})
@@ -267,3 +276,45 @@ def test_eval_runs_list_metrics_and_report(site, tmp_path):
     for bad in ("nope", "..", "%2e%2e", folder.replace("/", "%2F")):
         assert client.get(f"/api/kbs/notes/evals/{bad}/report", headers=h).status_code == 404
     assert client.get("/api/kbs/notes/evals/latest", headers=h).json()["id"] == run.run_id
+
+
+class EndlessFakeAnswerer:
+    """A FAKE answerer that writes tokens until told to stop: shows whether a stream is cancelled."""
+
+    def __init__(self) -> None:
+        self.tokens = 0
+        self.stopped_by = None
+
+    def ask(self, question, history=(), extractive=False, on_token=None):
+        import time
+        try:
+            while self.tokens < 100_000:
+                on_token("字")
+                self.tokens += 1
+                time.sleep(0.002)
+        except BaseException as exc:
+            self.stopped_by = type(exc).__name__
+            raise
+        raise AssertionError("never stopped")
+
+
+def test_a_client_leaving_mid_stream_stops_the_answer(tmp_path, fake_embedder, monkeypatch):
+    import time
+    monkeypatch.setenv("ZHIKU_EMBEDDER_NAME", "fake-hash")
+    home = tmp_path / "home"
+    with KnowledgeBase.open("notes", home=home):
+        pass
+    app = create_app(home, require_keys=False)
+    fake = EndlessFakeAnswerer()
+    app.state.registry.answerer = lambda kb, extractive: fake
+    with running(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        with client.stream("POST", "/api/kbs/notes/ask", json={"question": "q", "stream": True}) as r:
+            for line in r.iter_lines():
+                if line.startswith("event: token"):
+                    break
+        # the client has gone; the answer must stop at its next token instead of running on
+        deadline = time.monotonic() + 10
+        while fake.stopped_by is None:
+            assert time.monotonic() < deadline, f"still generating after the client left ({fake.tokens} tokens)"
+            time.sleep(0.05)
+        assert fake.stopped_by == "_ReaderGone" and fake.tokens < 100_000

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import resources
 
@@ -260,13 +261,21 @@ def _print_keys(keys, as_json: bool) -> None:
         print("no API keys yet: zhiku keys create --kb NAME --scope read")
 
 
+def _server_threads() -> None:
+    """Idle OpenMP threads sleep instead of spinning: with searches, ingestion and generation sharing
+    the cores, spinning threads slowed a 14 ms query embedding to over a second (docs/benchmarks.md)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def cmd_mcp(args) -> int:
+    _server_threads()
     from .server.mcp_server import run_stdio
     run_stdio(args.home, args.kb, read_only=args.read_only)
     return 0
 
 
 def cmd_serve(args) -> int:
+    _server_threads()
     from .server.run import serve
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port} is not a port number", "use 1–65535, e.g. --port 8000")

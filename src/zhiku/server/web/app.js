@@ -170,6 +170,7 @@ function chooseKb(name) {
 // ---- pages ------------------------------------------------------------------------------------------
 function showPage() {
   const page = (location.hash || "#chat").slice(1);
+  if (state.kb) banner("");
   document.querySelectorAll(".page").forEach((p) => { p.hidden = p.id !== `page-${page}`; });
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.page === page));
   if (!state.kb) return;
