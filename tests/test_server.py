@@ -153,7 +153,7 @@ def test_ask_streams_tokens_then_the_answer_then_done(server):
         assert r.headers["content-type"].startswith("text/event-stream")
         events = [block.split("\n", 1) for block in r.read().decode().strip().split("\n\n")]
     names = [e[0].removeprefix("event: ") for e in events]
-    assert names[-2:] == ["answer", "done"] and names.count("answer") == 1
+    assert names[-4:] == ["citations", "timings", "answer", "done"] and names.count("answer") == 1
     tokens = [json.loads(e[1].removeprefix("data: "))["text"] for e in events if e[0] == "event: token"]
     answer = json.loads(events[-2][1].removeprefix("data: "))
     assert tokens and answer["mode"] == "llm" and answer["generator"].startswith("llama.cpp:")

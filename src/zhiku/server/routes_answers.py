@@ -114,8 +114,9 @@ def continue_conversation(body: TurnRequest, kb: Read, cid: str, request: Reques
 
 
 def answer_events(answerer, question: str, history: list, extractive: bool):
-    """``(event, data)`` pairs: ``token`` ({"text"}) while the model writes, then ``answer`` (the ask
-    JSON), or ``error`` ({error, hint, type}).
+    """``(event, data)`` pairs: ``token`` ({"text"}) while the model writes, then ``citations``
+    ({citations, refused}), ``timings`` ({timings, usage}) and ``answer`` (the whole ask JSON, the
+    checked answer); or ``error`` ({error, hint, type}).
 
     The answer runs on its own thread and hands tokens over through a queue, so a caller can send
     each piece as it comes.
@@ -131,8 +132,10 @@ def answer_events(answerer, question: str, history: list, extractive: bool):
 
     def work() -> None:
         try:
-            answer = answerer.ask(question, history=history, extractive=extractive, on_token=on_token)
-            pipe.put(("answer", answer.as_dict()))
+            answer = answerer.ask(question, history=history, extractive=extractive, on_token=on_token).as_dict()
+            pipe.put(("citations", {"citations": answer["citations"], "refused": answer["refused"]}))
+            pipe.put(("timings", {"timings": answer["timings"], "usage": answer["usage"]}))
+            pipe.put(("answer", answer))
         except ZhikuError as exc:
             pipe.put(("error", {"error": exc.message, "hint": exc.hint, "type": type(exc).__name__}))
         except Exception as exc:  # noqa: BLE001 - a bug must still end the stream with an event
