@@ -7,7 +7,8 @@
    (shared/corpus/llm-notes) with the real default embedder, in this process.
 2. Starts the real server in a subprocess (`python -m zhiku serve`, loopback, no keys), so the load
    generator and the server do not share a GIL. OMP_WAIT_POLICY=passive is set for the server
-   unless --no-passive; ZHIKU_GENERATE_THREADS with --generate-threads.
+   (as `zhiku serve` itself does); --no-passive sets it empty, which libgomp treats as unset (its
+   default: idle threads spin before they sleep). ZHIKU_GENERATE_THREADS with --generate-threads.
 3. Warm-up (not timed): searches, one answer (loads the model). Then one answer alone (timed,
    for reference) and the baseline: --baseline sequential searches, nothing else running.
 4. Load: --clients clients (asyncio + httpx, one connection each) for --duration seconds. Each
@@ -153,10 +154,9 @@ def free_port() -> int:
 def server_env(passive: bool, generate_threads: int | None, extra: list[str]) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZHIKU_")}  # no stray test settings
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])
-    if passive:
-        env["OMP_WAIT_POLICY"] = "passive"
-    else:
-        env.pop("OMP_WAIT_POLICY", None)
+    # `zhiku serve` sets OMP_WAIT_POLICY=PASSIVE unless the variable is set: for --no-passive it is
+    # set empty, which libgomp rejects with a warning and treats as unset (its default: spin 300,000 times)
+    env["OMP_WAIT_POLICY"] = "passive" if passive else ""
     if generate_threads is not None:
         env["ZHIKU_GENERATE_THREADS"] = str(generate_threads)
     for item in extra:
@@ -267,6 +267,7 @@ async def run_load(base: str, questions: list[str], batches: list[list[Path]], a
     deadline = args.duration
     limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
     jobs: list[dict] = []
+    progress: list[dict] = []  # the running job's chunks_embedded, every 0.5 s
     samples: list[dict] = []
     clients_done = asyncio.Event()
 
@@ -300,6 +301,8 @@ async def run_load(base: str, questions: list[str], batches: list[list[Path]], a
                     await asyncio.sleep(0.5)
                     try:
                         job = (await c.get(f"/api/jobs/{job['id']}", timeout=30)).json()
+                        progress.append({"t": round(rec.now(), 2), "job": n - 1, "chunks": job["chunks_embedded"],
+                                         "files_done": job["files_done"], "current": job["current"]})
                     except httpx.HTTPError:
                         pass
                 if job["state"] in ("queued", "running"):
@@ -346,7 +349,7 @@ async def run_load(base: str, questions: list[str], batches: list[list[Path]], a
     cpu1_server, cpu1_self = cpu_seconds(server_pid), resource.getrusage(resource.RUSAGE_SELF)
     print(f"window {deadline:.0f}s closed; clients finished at {drained_clients:.1f}s, last ingestion job at "
           f"{rec.now():.1f}s", flush=True)
-    return {"rows": rec.rows, "jobs": jobs, "samples": samples, "window_s": deadline,
+    return {"rows": rec.rows, "jobs": jobs, "samples": samples, "job_progress": progress, "window_s": deadline,
             "clients_finished_s": round(drained_clients, 1), "all_finished_s": round(rec.now(), 1),
             "server_cpu_s": round(cpu1_server - cpu0_server, 1),
             "loadgen_cpu_s": round(cpu1_self.ru_utime + cpu1_self.ru_stime
@@ -384,6 +387,9 @@ def summarise(load: dict, baseline: dict, args) -> dict:
     timing_keys = sorted({k for r in searches for k in r.get("timings", {})})
     server_side = {k: spread_ms([r["timings"].get(k, 0.0) for r in searches]) for k in timing_keys}
     compute = [sum(r["timings"].values()) for r in searches]
+    def in_flight(route: str) -> float:  # mean requests of the route open during the window (Little's law)
+        return round(sum(max(0.0, min(r["end"], window) - r["start"]) for r in rows if r["route"] == route) / window, 1)
+
     jobs = load["jobs"]
     in_window = 0.0  # seconds of the window with an ingestion job running (jobs run one at a time)
     for j in jobs:
@@ -406,6 +412,7 @@ def summarise(load: dict, baseline: dict, args) -> dict:
                            "p95_ratio": ratio},
         "search_while": {"model generating": spread_ms(generating), "model idle": spread_ms(idle_model)},
         "search_server_side": {**server_side, "all stages": spread_ms(compute)},
+        "in_flight": {"search": in_flight("search"), "ask": in_flight("ask")},
         "ingestion": {"jobs": len(jobs), "files": files, "chunks": chunks, "busy_s": round(busy, 1),
                       "first_start_s": first and round(first, 1), "last_end_s": last and round(last, 1),
                       "seconds_of_window": round(in_window, 1), "share_of_window": round(in_window / window, 3),
@@ -452,6 +459,7 @@ def print_report(s: dict, args, setup: dict) -> None:
           + ", ".join(f"{k} {fmt(v['p50_ms'])} / {fmt(v['p95_ms'])}" for k, v in ss.items())
           + f"; embed_s at baseline {fmt(s['baseline']['search_embed']['p50_ms'])} / "
             f"{fmt(s['baseline']['search_embed']['p95_ms'])}")
+    print(f"clients busy with (mean over the window): search {s['in_flight']['search']}, ask {s['in_flight']['ask']}")
     i = s["ingestion"]
     print(f"ingestion: {i['jobs']} jobs, {i['files']} files, {i['chunks']} chunks in {i['busy_s']} s of jobs "
           f"({fmt(i['chunks_per_s'], 2)} chunks/s); ran {i['seconds_of_window']} s of the {args.duration:.0f} s window "
@@ -487,7 +495,8 @@ def main() -> int:
                     help="sequential searches, idle server (default 60; quick 20)")
     ap.add_argument("--batch-files", type=int, default=None,
                     help="files per upload batch (default 2; --quick: 1 small file)")
-    ap.add_argument("--no-passive", action="store_true", help="do not set OMP_WAIT_POLICY=passive for the server")
+    ap.add_argument("--no-passive", action="store_true",
+                    help="the server's OpenMP threads spin (libgomp default) instead of OMP_WAIT_POLICY=passive")
     ap.add_argument("--generate-threads", type=int, default=None, help="ZHIKU_GENERATE_THREADS for the server")
     ap.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                     help="more environment for the server, e.g. OMP_NUM_THREADS=1 (repeatable)")
@@ -522,7 +531,8 @@ def main() -> int:
 
     env = server_env(not args.no_passive, args.generate_threads, args.server_env)
     threads = args.generate_threads if args.generate_threads is not None else "all cores (default)"
-    variant = f"OMP_WAIT_POLICY={env.get('OMP_WAIT_POLICY', '(unset)')}, generate threads {threads}" + "".join(
+    policy = env["OMP_WAIT_POLICY"] or "'' (libgomp default: spin)"
+    variant = f"OMP_WAIT_POLICY={policy}, generate threads {threads}" + "".join(
         f", {item}" for item in args.server_env)
     port = free_port()
     proc = start_server(home, port, env, home / "serve-load-server.log")
@@ -540,6 +550,9 @@ def main() -> int:
             print(f"removed the {removed} uploaded copies again", flush=True)
     finally:
         stop_server(proc)
+    if args.no_passive and "Invalid value for environment variable OMP_WAIT_POLICY" not in (
+            home / "serve-load-server.log").read_text(errors="replace"):
+        print("note: libgomp did not report the empty OMP_WAIT_POLICY; check that the server's OpenMP threads spun")
     setup = {"variant": variant, "env": {k: env.get(k) for k in ("OMP_WAIT_POLICY", "ZHIKU_GENERATE_THREADS")},
              "server_env": args.server_env}
     print_report(summary, args, setup)
@@ -550,6 +563,7 @@ def main() -> int:
                   "cpus": os.cpu_count(), "options": vars(args), "setup": setup, "kb": kb_info,
                   "upload_batches": [[p.name for p in b] for b in batches], "summary": summary,
                   "status_samples": [{k: v for k, v in s.items() if k != "generation"} for s in load["samples"]],
+                  "job_progress": load["job_progress"],
                   "requests": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
                                for r in load["rows"]],
                   "loadavg_before": load_before, "loadavg_after": load_after}

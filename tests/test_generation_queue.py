@@ -80,3 +80,34 @@ def test_an_abandoned_stream_frees_its_slot():
     stream.close()  # a client that disconnects mid-answer
     assert q.status()["active"] == 0
     assert q.complete(MSG, Sampling()) == "abc"
+
+
+def test_a_request_that_would_wait_too_long_is_refused_at_once():
+    inner = SlowFake(delay=0.1)  # each generation holds the slot ~0.3 s
+    q = GenerationQueue(inner, slots=1, max_wait_s=0.5)
+    assert q.expected_wait_s() is None  # nothing timed yet: no guess
+    for _ in range(3):
+        q.complete(MSG, Sampling())
+    assert q.expected_wait_s() == 0  # idle
+    outcomes = []
+
+    def call():
+        t = time.perf_counter()
+        try:
+            q.complete(MSG, Sampling())
+            outcomes.append(("served", time.perf_counter() - t))
+        except GeneratorBusy as exc:
+            outcomes.append((exc, time.perf_counter() - t))
+
+    threads = [threading.Thread(target=call) for _ in range(6)]
+    for t in threads:
+        t.start()
+        time.sleep(0.01)
+    for t in threads:
+        t.join(10)
+    busy = [(e, secs) for e, secs in outcomes if isinstance(e, GeneratorBusy)]
+    # one runs and one or two fit within 0.5 s of waiting; the rest expect to wait longer and are
+    # refused at once instead of after 0.5 s
+    assert 3 <= len(busy) <= 4
+    assert all("expected wait" in e.message and e.retry_after_s > 0 and secs < 0.1 for e, secs in busy)
+    assert q.status()["rejected"] == len(busy)

@@ -265,6 +265,7 @@ def _server_threads() -> None:
     """Idle OpenMP threads sleep instead of spinning: with searches, ingestion and generation sharing
     the cores, spinning threads slowed a 14 ms query embedding to over a second (docs/benchmarks.md)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("ZHIKU_GENERATE_NICE", "5")
 
 
 def cmd_mcp(args) -> int:

@@ -56,6 +56,7 @@ class GenerateSettings:
     model_dir: str = ""  # where bundled packs are assembled; "" = $XDG_CACHE_HOME/zhiku/models
     context_window: int = 4096  # tokens (prompt + answer); the passages get what is left
     threads: int = 0  # local: CPU threads, 0 = all cores
+    nice: int = 0  # local: raise (Linux nice, 0-19) so other work on the same cores goes first; zhiku serve uses 5
     temperature: float = 0.1
     top_k: int = 40
     top_p: float = 0.9
@@ -143,7 +144,7 @@ def load_settings(home: str | Path | None = None, overrides: Mapping[str, Any] |
 
 _RANGES = {  # key: (lowest, highest) allowed; None = unbounded
     "generate.temperature": (0.0, 5.0), "generate.top_k": (0, None), "generate.top_p": (0.0, 1.0),
-    "generate.max_tokens": (1, None), "generate.context_window": (256, None), "generate.threads": (0, None),
+    "generate.max_tokens": (1, None), "generate.context_window": (256, None), "generate.threads": (0, None), "generate.nice": (0, 19),
     "generate.timeout_s": (0.1, None), "generate.retries": (0, 10),
     "answer.context_tokens": (60, None), "answer.max_passages": (1, 50), "answer.min_evidence": (0.0, 1.0),
     "answer.min_grounding": (0.0, 1.0),

@@ -106,4 +106,8 @@ class TooLarge(UsageError):
 
 
 class GeneratorBusy(GeneratorError):
-    """Every generation slot stayed busy for longer than the caller was willing to wait."""
+    """Every generation slot stayed busy, or would stay busy, longer than the caller may wait (HTTP 503)."""
+
+    def __init__(self, message: str, hint: str = "", retry_after_s: float = 5.0) -> None:
+        super().__init__(message, hint)
+        self.retry_after_s = retry_after_s

@@ -31,9 +31,9 @@ def make_generator(cfg: GenerateSettings, model_dir: Path,
         from .model_packs import resolve_model
         path = resolve_model(cfg.model, model_dir, progress)
         from .llama_generator import LlamaCppGenerator
-        key = ("local", str(path), cfg.context_window, cfg.threads)
+        key = ("local", str(path), cfg.context_window, cfg.threads, cfg.nice)
         factory = lambda: LlamaCppGenerator(path, cfg.context_window, cfg.threads, label=cfg.model,  # noqa: E731
-                                            kv_dir=model_dir / "kv")
+                                            kv_dir=model_dir / "kv", nice=cfg.nice)
     else:
         raise ConfigError(f"unknown generate.backend {cfg.backend!r}", f"use one of: {', '.join(BACKENDS)}")
     with _lock:

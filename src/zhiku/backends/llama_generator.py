@@ -30,11 +30,12 @@ SLOTS = 2
 
 class LlamaCppGenerator(Generator):
     def __init__(self, model_path: Path, context_window: int = 4096, threads: int = 0,
-                 label: str = "", kv_dir: Path | None = None) -> None:
+                 label: str = "", kv_dir: Path | None = None, nice: int = 0) -> None:
         self.model_path = Path(model_path)
         self.kv_dir = Path(kv_dir) if kv_dir else None  # where warm() keeps prompt KV caches
         self.context_window = context_window
         self.threads = threads or max(1, os.cpu_count() or 1)
+        self.nice = nice
         self.name = f"llama.cpp:{label or self.model_path.name}"
         self._server = None
         self._slots: dict[str, int] = {}  # system message → slot id, most recent last
@@ -62,7 +63,7 @@ class LlamaCppGenerator(Generator):
                     p.slot_save_path = str(self.kv_dir) + os.sep  # llama.cpp appends the file name as is
                     p.endpoint_slots = True
                 try:
-                    self._server = xlc.Server(p)
+                    self._server = _start(lambda: xlc.Server(p), self.nice)
                 except Exception as exc:  # llama.cpp reports load failures as a generic exception
                     raise GeneratorError(
                         f"llama.cpp could not load {self.model_path}: {exc}",
@@ -205,3 +206,29 @@ def _error(err, window: int) -> GeneratorError:
         return ContextTooSmall(f"the prompt does not fit the model's context window ({window} tokens): {msg}",
                                "ask a shorter question, or raise generate.context_window")
     return GeneratorError(f"llama.cpp refused the request: {msg}")
+
+
+def _start(make, nice: int):
+    """``make()`` on a short-lived thread at ``nice``: the threads llama.cpp starts for the model
+    inherit it (Linux), so with nice > 0 searches on the same cores go first. The caller's own
+    thread keeps its priority (an unprivileged process cannot lower it back)."""
+    if nice <= 0:
+        return make()
+    out: list = []
+
+    def run() -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        except (AttributeError, OSError):
+            pass
+        try:
+            out.append(make())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            out.append(exc)
+
+    t = threading.Thread(target=run, name="zhiku-llama-load")
+    t.start()
+    t.join()
+    if isinstance(out[0], BaseException):
+        raise out[0]
+    return out[0]

@@ -12,6 +12,8 @@ and hint, as JSON with an HTTP status.
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -24,6 +26,8 @@ from .jobs import IngestJobs
 from .limits import BodyLimit
 from .registry import Registry
 
+WORKER_THREADS = 200  # FastAPI's thread pool (anyio's default is 40)
+
 
 def create_app(home: str | Path | None = None, require_keys: bool = True) -> FastAPI:
     settings = load_settings(home)
@@ -34,6 +38,9 @@ def create_app(home: str | Path | None = None, require_keys: bool = True) -> Fas
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        # a queued answer holds a worker thread while it waits for the model: room for many, so
+        # searches never queue behind waiting answers for a thread
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         async with mcp.running():
             yield
         registry.close()
@@ -48,8 +55,9 @@ def create_app(home: str | Path | None = None, require_keys: bool = True) -> Fas
 
     @app.exception_handler(ZhikuError)
     async def _zhiku_error(_request: Request, exc: ZhikuError) -> JSONResponse:
+        headers = {"Retry-After": str(max(1, round(exc.retry_after_s)))} if isinstance(exc, GeneratorBusy) else None
         return JSONResponse({"error": exc.message, "hint": exc.hint, "type": type(exc).__name__},
-                            status_code=status_of(exc))
+                            status_code=status_of(exc), headers=headers)
 
     @app.get("/api/status", summary="Server version, generation queue and ingestion jobs", tags=["status"])
     def status() -> dict:

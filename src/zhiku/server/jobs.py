@@ -7,6 +7,7 @@ is written in one transaction, and a re-sync ingests any upload a killed job had
 """
 from __future__ import annotations
 
+import os
 import queue
 import secrets
 import threading
@@ -119,6 +120,7 @@ class IngestJobs:
             self._cond.notify_all()
 
     def _run(self) -> None:
+        _lower_priority()
         while True:
             job, work, after = self._queue.get()
             self._update(job, state="running", started_at=time.time())
@@ -142,6 +144,18 @@ class IngestJobs:
         finished = [j.id for j in self._jobs.values() if j.state in ("done", "failed")]
         for job_id in finished[:max(0, len(finished) - KEEP_FINISHED)]:
             del self._jobs[job_id]
+
+
+INGEST_NICE = 10
+
+
+def _lower_priority() -> None:
+    """Ingestion yields the CPU to searches and answers: this thread (and the embedding threads it
+    starts, which inherit it) runs at nice 10. Linux only; elsewhere it runs at normal priority."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), INGEST_NICE)
+    except (AttributeError, OSError):
+        pass
 
 
 def _outcome(o: FileOutcome) -> dict:
