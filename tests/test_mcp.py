@@ -7,11 +7,8 @@ home's config.toml, so the server thread and the child process pick it up withou
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
-import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -19,18 +16,17 @@ import anyio
 import httpx
 import httpx2
 import pytest
-import uvicorn
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from starlette.routing import Mount
 
 from zhiku import KnowledgeBase
 from zhiku.server.app import create_app
-from zhiku.server.mcp_server import McpMount, add_text
+from zhiku.server.mcp_server import add_text
 from zhiku.store.keys import KeyStore
 
 from .test_kb import write
+from .test_server import running
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 DOCS = {
@@ -155,44 +151,7 @@ def test_a_skipped_upload_is_not_kept_and_keeps_the_earlier_version(tmp_path):
         assert sorted(p.name for p in uploads.iterdir()) == ["a.md"]
 
 
-# -- streamable HTTP ------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def app_with_mcp(home: Path, require_keys: bool):
-    """create_app, with the MCP endpoint mounted and running (added here if the app does not do it yet)."""
-    app = create_app(home, require_keys=require_keys)
-    if not any(isinstance(r, Mount) and r.path == "/mcp" for r in app.routes):
-        mount = McpMount(app.state.registry, app.state.keys, require_keys)
-        app.mount("/mcp", mount.asgi)
-        inner = app.router.lifespan_context
-
-        @asynccontextmanager
-        async def lifespan(a):
-            async with inner(a) as state, mount.running():
-                yield state
-        app.router.lifespan_context = lifespan
-    return app
-
-
-def start(app):
-    """A uvicorn thread serving ``app``; returns (base url, stop)."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-
-    def stop():
-        server.should_exit = True
-        thread.join(timeout=10)
-    return f"http://127.0.0.1:{server.config.port}", stop
+# -- streamable HTTP (the app mounts it at /mcp/) --------------------------------------------------------
 
 
 @asynccontextmanager
@@ -221,9 +180,8 @@ def keyed(tmp_path_factory):
     store.revoke(record.id)
     keys["revoked"] = revoked
     store.close()
-    url, stop = start(app_with_mcp(home, require_keys=True))
-    yield url + "/mcp/", keys
-    stop()
+    with running(create_app(home, require_keys=True)) as url:
+        yield url + "/mcp/", keys
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])  # 2026-07-28 per-request path, and the initialize handshake
@@ -297,8 +255,7 @@ def test_http_write_key_adds_a_document_that_search_then_finds(keyed):
 
 def test_http_without_keys_on_loopback(tmp_path):
     home = make_home(tmp_path)
-    url, stop = start(app_with_mcp(home, require_keys=False))
-    try:
+    with running(create_app(home, require_keys=False)) as url:
         found = call(url + "/mcp", None, "search", {"query": "temperature", "kb": "notes"})  # 307 to /mcp/
         assert not found.is_error and found.structured_content["hits"][0]["source"] == "sampling.md"
         added = call(url + "/mcp/", None, "add_document", {"filename": "n.txt", "content": "知库笔记", "kb": "notes"})
@@ -308,5 +265,3 @@ def test_http_without_keys_on_loopback(tmp_path):
                        headers={"Host": "evil.example:80", "Accept": "application/json, text/event-stream"})
         assert r.status_code in (403, 421)
         assert httpx.get(url + "/mcp/other", timeout=30).status_code == 404
-    finally:
-        stop()
