@@ -40,8 +40,9 @@ from ..ingest.parsers import EXTENSIONS, format_for
 from ..kb import KnowledgeBase, validate_name
 from ..store.keys import ALL_KBS, ApiKey, KeyStore
 from ..types import FileOutcome
+from .auth import bearer
 from .registry import Registry
-from .uploads import safe_name, store_upload, uploads_dir
+from .uploads import safe_name, set_aside, settle, store_upload, uploads_dir
 
 SCOPE_KEY = "zhiku.api_key"  # where _KeyGate leaves the verified ApiKey in the ASGI scope
 TEXT_FORMATS = ("txt", "markdown", "html", "csv")  # add_document takes text; PDF/DOCX go through zhiku add
@@ -295,23 +296,16 @@ def add_text(kb: KnowledgeBase, filename: str, content: str) -> FileOutcome:
     limit = int(kb.settings.ingest.max_file_mb * 1024 * 1024)
     with _UPLOAD_LOCK:
         target = folder / name
-        previous = target.read_bytes() if target.is_file() else None
+        folder.mkdir(parents=True, exist_ok=True)
+        backup = set_aside(target)
         try:
-            path = store_upload(io.BytesIO(data), folder, name, limit)
-            outcome = kb.add([path]).outcomes[0]
+            store_upload(io.BytesIO(data), folder, name, limit)
+            outcome = kb.add([target]).outcomes[0]
         except BaseException:
-            _put_back(folder, name, previous, limit)
+            settle(target, backup, kept=False)
             raise
-        if outcome.status == "skipped":
-            _put_back(folder, name, previous, limit)
+        settle(target, backup, kept=outcome.status != "skipped")
     return outcome
-
-
-def _put_back(folder: Path, name: str, previous: bytes | None, limit: int) -> None:
-    if previous is None:
-        (folder / name).unlink(missing_ok=True)
-    else:
-        store_upload(io.BytesIO(previous), folder, name, max(limit, len(previous)))
 
 
 # -- stdio ----------------------------------------------------------------------------------------------
@@ -410,8 +404,7 @@ def _route_path(scope: Scope) -> str:
 
 
 def _bearer(scope: Scope) -> str | None:
-    header = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), "")
-    return header.removeprefix("Bearer ").strip() or None
+    return bearer(next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None))
 
 
 def _error(status: int, message: str, hint: str, kind: str,

@@ -15,7 +15,7 @@ from ..store.keys import ApiKey
 from ..types import AddReport, FileOutcome
 from .auth import any_key, authorize, need
 from .jobs import Job
-from .uploads import clear_partials, safe_name, store_upload, uploads_dir
+from .uploads import clear_partials, safe_name, set_aside, settle, store_upload, uploads_dir
 
 router = APIRouter()
 Read = Annotated[str, Depends(need("read"))]
@@ -79,26 +79,25 @@ def upload(kb: Write, request: Request,
     folder = uploads_dir(knowledge_base.settings.kb_dir(kb))
     max_bytes = int(cfg.ingest.max_file_mb * 1024 * 1024)
     saved: list[Path] = []
-    backups: dict[str, Path] = {}  # a file replaced by this upload, restored if the new one cannot be read
+    backups: dict[Path, Path | None] = {}  # each saved file -> the previous file it replaced, if any
     rejected: list[dict] = []
     names: set[str] = set()
     for upload_file in files:
-        name = None
         try:
             name = safe_name(upload_file.filename or "")
             if name in names:
                 raise UsageError(f"{name} is given twice in this upload", "send each file once")
             names.add(name)
             target = folder / name
-            if target.exists():
-                backup = folder / f".{name}.previous"
-                os.replace(target, backup)
-                backups[str(target)] = backup
-            saved.append(store_upload(upload_file.file, folder, name, max_bytes))
+            backup = set_aside(target)
+            try:
+                saved.append(store_upload(upload_file.file, folder, name, max_bytes))
+            except UsageError:
+                settle(target, backup, kept=False)
+                raise
+            backups[target] = backup
         except UsageError as exc:
             rejected.append({"name": upload_file.filename, "reason": exc.message, "hint": exc.hint})
-            if name is not None:
-                _restore(backups, folder / name)
     if not saved:
         job = state.jobs.submit(kb, "upload", lambda progress: AddReport(), rejected)
         return {"job": job.as_dict()}
@@ -107,21 +106,10 @@ def upload(kb: Write, request: Request,
         """Keep what was ingested; put back the previous file where the new one was not."""
         ingested = {o["source"] for o in job.outcomes if o["status"] in ("added", "replaced", "unchanged")}
         for path in saved:
-            if path.name in ingested:
-                backup = backups.pop(str(path), None)
-                if backup is not None:
-                    backup.unlink(missing_ok=True)
-            else:
-                path.unlink(missing_ok=True)
-                _restore(backups, path)
+            settle(path, backups[path], kept=path.name in ingested)
 
     job = state.jobs.submit(kb, "upload", lambda progress: knowledge_base.add(saved, progress), rejected, after)
     return {"job": job.as_dict()}
-
-
-def _restore(backups: dict[str, Path], target: Path | None) -> None:
-    if target is not None and str(target) in backups:
-        os.replace(backups.pop(str(target)), target)
 
 
 @router.delete("/api/kbs/{kb}/documents", summary="Remove a source and its chunks", tags=["documents"])

@@ -75,6 +75,28 @@ def store_upload(stream: BinaryIO, folder: Path, name: str, max_bytes: int) -> P
     return target
 
 
+def set_aside(target: Path) -> Path | None:
+    """Move an existing ``target`` to ``.<name>.previous`` before a new upload takes its name;
+    returns where it went (None if there was nothing)."""
+    if not target.exists():
+        return None
+    backup = target.with_name(f".{target.name}.previous")
+    os.replace(target, backup)
+    return backup
+
+
+def settle(target: Path, backup: Path | None, kept: bool) -> None:
+    """After ingestion: keep the new file and drop the set-aside one, or (``kept=False``) drop the
+    new file and put the previous one back, since the knowledge base still holds that version."""
+    if kept:
+        if backup is not None:
+            backup.unlink(missing_ok=True)
+        return
+    target.unlink(missing_ok=True)
+    if backup is not None:
+        os.replace(backup, target)
+
+
 def clear_partials(folder: Path) -> None:
     """Tidy what a killed upload left behind: temp files go, a set-aside previous file comes back
     if nothing replaced it."""
