@@ -28,17 +28,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def two_knowledge_bases(tmp_path):
+    """A home with knowledge bases `notes` and `other`, each holding 评估.md; returns the home."""
+    home = tmp_path / "home"
+    write(tmp_path / "docs" / "评估.md", "# 评估\n\n想要做应用最首要的是先把评估工作做好。\n")
+    for name in ("notes", "other"):
+        with KnowledgeBase.open(name, home=home) as kb:
+            kb.add([tmp_path / "docs"])
+    return home
+
+
 @pytest.fixture
 def server(tmp_path, fake_embedder, monkeypatch):
     monkeypatch.setenv("ZHIKU_EMBEDDER_NAME", "fake-hash")
     # answers over HTTP use the real bundled 0.5B, kept short
     for key, value in {"MODEL": "qwen2.5-0.5b", "MAX_TOKENS": "24", "CONTEXT_WINDOW": "2048"}.items():
         monkeypatch.setenv(f"ZHIKU_GENERATE_{key}", value)
-    home = tmp_path / "home"
-    write(tmp_path / "docs" / "评估.md", "# 评估\n\n想要做应用最首要的是先把评估工作做好。\n")
-    for name in ("notes", "other"):
-        with KnowledgeBase.open(name, home=home) as kb:
-            kb.add([tmp_path / "docs"])
+    home = two_knowledge_bases(tmp_path)
     store = KeyStore(home)
     made = {scope: store.create("notes", scope)[0] for scope in ("read", "write")}
     made["other"] = store.create("other", "admin")[0]

@@ -13,8 +13,7 @@ from zhiku import KnowledgeBase
 from zhiku.server.app import create_app
 from zhiku.store.keys import KeyStore
 
-from .test_kb import write
-from .test_server import running
+from .test_server import running, two_knowledge_bases
 
 EVAL_LINE = {"id": "q1", "question": "做应用首先要做好什么？", "answerable": True,
              "evidence": [{"source": "评估.md", "text": "想要做应用最首要的是先把评估工作做好"}],
@@ -28,11 +27,7 @@ def site(tmp_path, fake_embedder, monkeypatch):
     monkeypatch.setenv("ZHIKU_INGEST_MAX_FILE_MB", "0.05")  # 52 KB per file
     monkeypatch.setenv("ZHIKU_SERVER_MAX_UPLOAD_MB", "0.5")  # 512 KB per request
     monkeypatch.setenv("ZHIKU_SERVER_MAX_UPLOAD_FILES", "20")
-    home = tmp_path / "home"
-    write(tmp_path / "docs" / "评估.md", "# 评估\n\n想要做应用最首要的是先把评估工作做好。\n")
-    for name in ("notes", "other"):
-        with KnowledgeBase.open(name, home=home) as kb:
-            kb.add([tmp_path / "docs"])
+    home = two_knowledge_bases(tmp_path)
     store = KeyStore(home)
     keys = {scope: store.create("notes", scope)[0] for scope in ("read", "write", "admin")}
     keys["other"] = store.create("other", "admin")[0]
